@@ -1,0 +1,87 @@
+//! Builds the state and router, binds, serves, and shuts down gracefully.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+
+use crate::{
+    config::{LogFormat, Settings},
+    core::Core,
+    http::{self, AppState},
+    store::{PoolSettings, Store},
+};
+
+pub fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CASTELLAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second initialisation (tests, repeated commands) is harmless; ignore it.
+    let _ = match settings.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let pool = PoolSettings {
+        max_connections: settings.database.max_connections,
+        acquire_timeout: settings.database.acquire_timeout.0,
+    };
+    Store::connect(&settings.database.url, &pool).await
+}
+
+pub async fn build_core(settings: Settings) -> anyhow::Result<Core> {
+    let store = open_store(&settings).await?;
+    Core::new(Arc::new(settings), store).await
+}
+
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let bind: SocketAddr = settings.server.bind.parse()?;
+    let core = build_core(settings).await?;
+    if core.settings.testing.clock_control {
+        tracing::warn!("testing.clock_control is on: the clock can be moved over HTTP; never do this in production");
+    }
+    let state = AppState::new(core);
+    let router = http::router(state.clone())?;
+    let listener = TcpListener::bind(bind).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(backend = state.store.backend(), "listening on http://{local}");
+    let upkeep = tokio::spawn(upkeep(state.clone()));
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    upkeep.abort();
+    state.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Every second: other instances' revocations. Every minute: keys and pruning.
+async fn upkeep(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        n += 1;
+        state.sync(n % 60 == 0).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

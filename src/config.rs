@@ -1,0 +1,426 @@
+//! Settings: built-in defaults < optional TOML file < `CASTELLAN_*` environment.
+
+use std::{fmt, net::SocketAddr, path::Path, str::FromStr, time::Duration as StdDuration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: Server,
+    pub database: Database,
+    pub redis: Redis,
+    pub tokens: Tokens,
+    pub passwords: Passwords,
+    pub api: Api,
+    pub smtp: Smtp,
+    pub log: Log,
+    pub testing: Testing,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    pub bind: String,
+    pub public_url: String,
+    /// Upper bound for one request, database waits included.
+    pub request_timeout: Duration,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8000".into(),
+            public_url: "http://localhost:8000".into(),
+            request_timeout: Duration::secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://castellan.db".into(),
+            max_connections: 16,
+            acquire_timeout: Duration::secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Redis {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Algorithm {
+    EdDSA,
+    RS256,
+    ES256,
+    HS256,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Body,
+    Cookie,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tokens {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub algorithm: Algorithm,
+    pub secret: Option<String>,
+    pub refresh_reuse_grace: Duration,
+    pub legacy_hs256_secret: Option<String>,
+    pub transport: Transport,
+    /// `aud` of access tokens; the issuer URL when unset.
+    pub audience: Option<String>,
+    /// Clock skew tolerated on `nbf` and `iat` between instances. `exp` is exact.
+    pub leeway: Duration,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Self {
+            access_ttl: Duration::secs(3600),
+            refresh_ttl: Duration::secs(7 * 86400),
+            algorithm: Algorithm::EdDSA,
+            secret: None,
+            refresh_reuse_grace: Duration::secs(10),
+            legacy_hs256_secret: None,
+            transport: Transport::Body,
+            audience: None,
+            leeway: Duration::secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Passwords {
+    /// argon2id memory cost in KiB (OWASP: 19456).
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Hashes computed at once; 0 means one per CPU core.
+    pub workers: usize,
+    /// Hash requests allowed to wait for a worker before the server answers 503.
+    pub queue: usize,
+}
+
+impl Default for Passwords {
+    fn default() -> Self {
+        Self { memory_kib: 19456, iterations: 2, parallelism: 1, workers: 0, queue: 32 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Api {
+    pub native: NativeApi,
+    pub simplejwt: SimpleJwtApi,
+    pub envelope: EnvelopeApi,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NativeApi {
+    #[serde(deserialize_with = "list_or_csv")]
+    pub prefixes: Vec<String>,
+}
+
+impl Default for NativeApi {
+    fn default() -> Self {
+        Self { prefixes: vec!["/auth".into(), "/auth/v1".into()] }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimpleJwtApi {
+    pub prefix: String,
+    pub rotate_refresh: bool,
+    pub extras: bool,
+}
+
+impl Default for SimpleJwtApi {
+    fn default() -> Self {
+        Self { prefix: "/api".into(), rotate_refresh: false, extras: false }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnvelopeApi {
+    pub prefix: String,
+}
+
+impl Default for EnvelopeApi {
+    fn default() -> Self {
+        Self { prefix: "/api/auth".into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Smtp {
+    pub url: Option<String>,
+    pub from: String,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Self { url: None, from: "castellan@localhost".into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `castellan=debug`.
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+/// Switches that exist only so black-box tests can drive time. Never enable in production.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Testing {
+    /// Mounts `POST /__test/clock` which moves the server's clock forward.
+    pub clock_control: bool,
+}
+
+/// A configuration error that names the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `{key}`: {reason}")]
+pub struct SettingError {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+impl Settings {
+    /// Layers defaults, the TOML file (if any) and the environment, then validates.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                anyhow::bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // Every setting is nested, so only `CASTELLAN_SECTION__KEY` names are settings;
+        // this leaves `CASTELLAN_CONFIG` and similar top-level variables alone.
+        let env = Env::prefixed("CASTELLAN_").filter(|key| key.as_str().contains("__")).split("__");
+        let settings: Settings = figment.merge(env).extract().map_err(|e| anyhow::anyhow!("{e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), SettingError> {
+        let bad = |key, reason: &str| Err(SettingError { key, reason: reason.into() });
+        if self.server.bind.parse::<SocketAddr>().is_err() {
+            return bad("server.bind", "expected an address like 127.0.0.1:8000");
+        }
+        let url = &self.server.public_url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/') {
+            return bad("server.public_url", "expected an http(s) URL without a trailing slash");
+        }
+        if !(self.database.url.starts_with("sqlite:")
+            || self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
+            return bad("database.url", "expected sqlite://FILE or postgres://…");
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections", "must be at least 1");
+        }
+        if self.tokens.access_ttl.0.is_zero() {
+            return bad("tokens.access_ttl", "must be longer than zero");
+        }
+        if self.tokens.refresh_ttl.0.is_zero() {
+            return bad("tokens.refresh_ttl", "must be longer than zero");
+        }
+        let short = |s: &Option<String>| s.as_ref().is_some_and(|s| s.len() < 32);
+        if self.tokens.algorithm == Algorithm::HS256 && self.tokens.secret.is_none() {
+            return bad("tokens.secret", "required when tokens.algorithm is HS256");
+        }
+        if short(&self.tokens.secret) {
+            return bad("tokens.secret", "must be at least 32 bytes");
+        }
+        if self.tokens.legacy_hs256_secret.as_ref().is_some_and(|s| s.is_empty()) {
+            return bad("tokens.legacy_hs256_secret", "must not be empty");
+        }
+        if self.passwords.memory_kib < 8 * self.passwords.parallelism.max(1)
+            || self.passwords.iterations == 0
+            || self.passwords.parallelism == 0
+        {
+            return bad("passwords", "argon2 parameters out of range");
+        }
+        for prefix in &self.api.native.prefixes {
+            check_prefix("api.native.prefixes", prefix)?;
+        }
+        check_prefix("api.simplejwt.prefix", &self.api.simplejwt.prefix)?;
+        check_prefix("api.envelope.prefix", &self.api.envelope.prefix)?;
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad("log.level", "not a valid filter directive");
+        }
+        Ok(())
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.server.public_url
+    }
+
+    pub fn audience(&self) -> &str {
+        self.tokens.audience.as_deref().unwrap_or(&self.server.public_url)
+    }
+}
+
+fn check_prefix(key: &'static str, prefix: &str) -> Result<(), SettingError> {
+    let ok = prefix.is_empty()
+        || (prefix.starts_with('/')
+            && !prefix.ends_with('/')
+            && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b)));
+    if ok {
+        Ok(())
+    } else {
+        Err(SettingError {
+            key,
+            reason: format!("`{prefix}` must be empty or a path like /auth (no trailing slash)"),
+        })
+    }
+}
+
+fn list_or_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(list) => list,
+        ListOrCsv::Csv(csv) => {
+            csv.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+        }
+    })
+}
+
+/// A duration written as `90s`, `15m`, `1h`, `7d`, `250ms`, or a whole number of seconds.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Duration(pub StdDuration);
+
+impl Duration {
+    pub const fn secs(s: u64) -> Self {
+        Self(StdDuration::from_secs(s))
+    }
+
+    pub fn as_secs(&self) -> i64 {
+        i64::try_from(self.0.as_secs()).unwrap_or(i64::MAX)
+    }
+}
+
+impl fmt::Debug for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 != 0 {
+            write!(f, "{ms}ms")
+        } else {
+            write!(f, "{}s", ms / 1000)
+        }
+    }
+}
+
+impl FromStr for Duration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (digits, unit) = s.split_at(split);
+        let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a duration like 30s, 15m, 1h or 7d"))?;
+        let seconds = |mult: u64| n.checked_mul(mult).map(StdDuration::from_secs);
+        let d = match unit.trim() {
+            "" | "s" => seconds(1),
+            "ms" => Some(StdDuration::from_millis(n)),
+            "m" => seconds(60),
+            "h" => seconds(3600),
+            "d" => seconds(86400),
+            _ => None,
+        };
+        d.map(Duration).ok_or_else(|| format!("`{s}` is not a duration like 30s, 15m, 1h or 7d"))
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(n) => Ok(Duration::secs(n)),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!("10s".parse::<Duration>().unwrap(), Duration::secs(10));
+        assert_eq!("1h".parse::<Duration>().unwrap(), Duration::secs(3600));
+        assert_eq!("7d".parse::<Duration>().unwrap(), Duration::secs(604800));
+        assert_eq!("0s".parse::<Duration>().unwrap(), Duration::secs(0));
+        assert!("ten".parse::<Duration>().is_err());
+        assert!("5y".parse::<Duration>().is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! The operations every HTTP surface calls. Adapters parse and render; rules live here.
+
+mod accounts;
+mod clock;
+mod keys;
+mod passwords;
+mod revocations;
+pub mod secrets;
+mod sessions;
+mod tokens;
+
+use std::sync::Arc;
+
+pub use accounts::Registration;
+pub use clock::{Clock, rfc3339};
+pub use keys::KeyRing;
+pub use passwords::PasswordHasher;
+pub use revocations::Revocations;
+pub use sessions::{IssuedTokens, RefreshInfo};
+pub use tokens::{AccessClaims, AccessToken};
+
+use crate::{
+    config::Settings,
+    domain::{FieldErrors, PasswordPolicy},
+    store::{AuditEvent, Store, StoreError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("token invalid")]
+    TokenInvalid,
+    /// The refresh token was valid once but its session reached its absolute lifetime.
+    #[error("token expired")]
+    TokenExpired,
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    #[error("user exists")]
+    UserExists(FieldErrors),
+    #[error("not found")]
+    NotFound,
+    /// The password hashing queue is full.
+    #[error("overloaded")]
+    Overloaded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T> = std::result::Result<T, CoreError>;
+
+/// Who is asking, for sessions and the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+pub struct Core {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub clock: Clock,
+    pub keys: KeyRing,
+    pub revocations: Revocations,
+    pub hasher: PasswordHasher,
+    policy: PasswordPolicy,
+    /// Derives each refresh token's successor, so a retried rotation returns the same one.
+    refresh_key: Vec<u8>,
+}
+
+impl Core {
+    pub async fn new(settings: Arc<Settings>, store: Store) -> anyhow::Result<Self> {
+        let clock = Clock::default();
+        let now = clock.now();
+        let retention = settings.tokens.access_ttl.as_secs() + settings.tokens.leeway.as_secs();
+        let keys = KeyRing::load(&store, settings.tokens.algorithm, settings.tokens.secret.as_deref(), retention, now).await?;
+        let refresh_key = store.server_secret("refresh_derivation", &secrets::random_bytes(32), now).await?;
+        let revocations = Revocations::default();
+        revocations.sync(&store, now).await?;
+        Ok(Self {
+            hasher: PasswordHasher::new(&settings.passwords)?,
+            policy: PasswordPolicy::default(),
+            settings,
+            store,
+            clock,
+            keys,
+            revocations,
+            refresh_key,
+        })
+    }
+
+    /// Periodic upkeep: other instances' revocations and keys, and pruning.
+    pub async fn sync(&self, full: bool) {
+        let now = self.clock.now();
+        if let Err(e) = self.revocations.sync(&self.store, now).await {
+            tracing::warn!(error = %e, "revocation sync failed");
+        }
+        if full {
+            self.revocations.prune(now);
+            if let Err(e) = self.keys.reload(&self.store, now).await {
+                tracing::warn!(error = %e, "signing key reload failed");
+            }
+            if let Err(e) = self.store.prune_expired(now).await {
+                tracing::warn!(error = %e, "pruning expired sessions failed");
+            }
+        }
+    }
+
+    /// Records an audit event; a failure to record is logged, never shown to the caller.
+    pub async fn audit(&self, event: &str, user_id: Option<i64>, ctx: &RequestContext, details: serde_json::Value) {
+        let e = AuditEvent {
+            at: self.clock.now(),
+            event,
+            user_id,
+            actor_id: None,
+            ip: ctx.ip.as_deref(),
+            request_id: ctx.request_id.as_deref(),
+            details,
+        };
+        if let Err(err) = self.store.record_audit(&e).await {
+            tracing::warn!(error = %err, event, "audit event not recorded");
+        }
+    }
+}

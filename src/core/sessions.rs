@@ -1,0 +1,132 @@
+//! Sessions and their refresh-token families: start, rotate (with reuse detection and a
+//! retry grace window), inspect and revoke.
+
+use serde_json::json;
+
+use super::{AccessToken, Core, CoreError, RequestContext, Result, secrets};
+use crate::{
+    domain::User,
+    store::{NewSession, Revoke, SessionRow},
+};
+
+/// Everything a login or refresh hands back; each dialect renders what it needs.
+pub struct IssuedTokens {
+    pub access: AccessToken,
+    pub refresh_token: String,
+    pub session_id: String,
+    pub user: User,
+}
+
+/// A live refresh token's session, for `token/verify`.
+pub struct RefreshInfo {
+    pub session_id: String,
+    pub user_id: i64,
+    pub expires_at: i64,
+}
+
+impl Core {
+    pub(crate) async fn start_session(&self, user: User, ctx: &RequestContext) -> Result<IssuedTokens> {
+        let now = self.clock.now();
+        let session_id = secrets::random_token(16);
+        let refresh_token = secrets::random_token(32);
+        self.store
+            .create_session(&NewSession {
+                id: &session_id,
+                user_id: user.id,
+                refresh_hash: &secrets::digest(&refresh_token),
+                now,
+                expires_at: now + self.settings.tokens.refresh_ttl.as_secs(),
+                ip: ctx.ip.as_deref(),
+                user_agent: ctx.user_agent.as_deref().map(|ua| truncate(ua, 512)),
+            })
+            .await?;
+        let access = self.issue_access_token(&user, &session_id)?;
+        Ok(IssuedTokens { access, refresh_token, session_id, user })
+    }
+
+    /// Rotates a refresh token. Exactly one successor exists per token: it is derived from
+    /// the token itself, so concurrent or retried requests inside the grace window all get
+    /// the same one. Presenting an older token outside the window revokes the session.
+    pub async fn refresh(&self, presented: &str, ctx: &RequestContext) -> Result<IssuedTokens> {
+        let hash = secrets::digest(presented);
+        let found = self.store.find_by_refresh_hash(&hash).await?.ok_or(CoreError::TokenInvalid)?;
+        let now = self.clock.now();
+        let mut session = found.session;
+        if session.revoked_at.is_some() || !found.user_active {
+            return Err(CoreError::TokenInvalid);
+        }
+        if session.expires_at <= now {
+            return Err(CoreError::TokenExpired);
+        }
+        let successor = secrets::hmac_b64(&self.refresh_key, presented.as_bytes());
+        let successor_hash = secrets::digest(&successor);
+        if session.current_hash == hash {
+            if self.store.rotate_refresh(&session.id, &hash, &successor_hash, now).await? {
+                return self.reissue(&session, successor).await;
+            }
+            // Another request rotated it first; decide on what it left behind.
+            session = self.store.find_session(&session.id).await?.ok_or(CoreError::TokenInvalid)?;
+        }
+        if self.within_grace(&session, &hash, &successor_hash, now) {
+            return self.reissue(&session, successor).await;
+        }
+        self.revoke_sessions(Revoke::One(&session.id), "refresh_reuse").await?;
+        self.audit("refresh.reuse_detected", Some(session.user_id), ctx, json!({"session_id": session.id})).await;
+        Err(CoreError::TokenInvalid)
+    }
+
+    fn within_grace(&self, s: &SessionRow, presented_hash: &str, successor_hash: &str, now: i64) -> bool {
+        let grace = self.settings.tokens.refresh_reuse_grace.as_secs();
+        grace > 0
+            && s.revoked_at.is_none()
+            && s.previous_hash.as_deref() == Some(presented_hash)
+            && s.current_hash == successor_hash
+            && s.rotated_at.is_some_and(|t| now - t <= grace)
+    }
+
+    async fn reissue(&self, session: &SessionRow, refresh_token: String) -> Result<IssuedTokens> {
+        let user = self.user(session.user_id).await?;
+        let access = self.issue_access_token(&user, &session.id)?;
+        Ok(IssuedTokens { access, refresh_token, session_id: session.id.clone(), user })
+    }
+
+    /// The session of a refresh token that is current and live.
+    pub async fn inspect_refresh(&self, presented: &str) -> Result<RefreshInfo> {
+        let hash = secrets::digest(presented);
+        let found = self.store.find_by_refresh_hash(&hash).await?.ok_or(CoreError::TokenInvalid)?;
+        let s = found.session;
+        let live = s.revoked_at.is_none() && found.user_active && s.expires_at > self.clock.now();
+        if !live || s.current_hash != hash {
+            return Err(CoreError::TokenInvalid);
+        }
+        Ok(RefreshInfo { session_id: s.id, user_id: s.user_id, expires_at: s.expires_at })
+    }
+
+    /// Ends sessions everywhere: their refresh tokens stop at once, and their access tokens
+    /// are refused here at once and on other instances at their next sync.
+    pub async fn revoke_sessions(&self, which: Revoke<'_>, reason: &str) -> Result<usize> {
+        let now = self.clock.now();
+        let keep_until = now + self.settings.tokens.access_ttl.as_secs() + self.settings.tokens.leeway.as_secs();
+        let ids = self.store.revoke_sessions(which, reason, now, keep_until).await?;
+        for id in &ids {
+            self.revocations.insert(id.clone(), keep_until);
+        }
+        Ok(ids.len())
+    }
+
+    /// Logout by session (from an access token) or by refresh token; `all` ends every
+    /// session of the user.
+    pub async fn logout(&self, session_id: &str, user_id: i64, all: bool, ctx: &RequestContext) -> Result<()> {
+        let which = if all { Revoke::AllOfUser(user_id) } else { Revoke::One(session_id) };
+        self.revoke_sessions(which, "logout").await?;
+        self.audit("logout", Some(user_id), ctx, json!({"all": all})).await;
+        Ok(())
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}

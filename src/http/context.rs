@@ -1,0 +1,59 @@
+//! Per-request context: request id, security headers, timeout, one access-log line.
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::{HeaderValue, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use super::{AppState, error::ApiError};
+use crate::core::secrets;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served (empty outside a request).
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+fn sane(id: &HeaderValue) -> Option<String> {
+    let s = id.to_str().ok()?;
+    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    ok.then(|| s.to_owned())
+}
+
+pub async fn request_context(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let id = req.headers().get("x-request-id").and_then(sane).unwrap_or_else(|| secrets::random_token(12));
+    let started = Instant::now();
+    let method = req.method().clone();
+    // The route template, never the raw path: query strings and path values may hold secrets.
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "-".into());
+    let limit = Duration::from(state.settings.server.request_timeout.0);
+    let run = REQUEST_ID.scope(id.clone(), async move {
+        match tokio::time::timeout(limit, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::unavailable(1).into_response(),
+        }
+    });
+    let mut response = run.await;
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert("x-request-id", v);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}

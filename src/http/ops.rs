@@ -1,0 +1,69 @@
+//! Operations endpoints: health, JWKS, and the test-only clock.
+
+use std::time::Duration;
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde_json::json;
+
+use super::{AppState, Mount, error::ApiError, input::Fields, no_store};
+use crate::core::rfc3339;
+
+pub fn routes(mount: &mut Mount, clock_control: bool) {
+    mount.route("", "/health", get(health));
+    mount.route("", "/health/ready", get(health));
+    mount.route("", "/health/live", get(live));
+    mount.route("", "/.well-known/jwks.json", get(jwks));
+    if clock_control {
+        mount.route("", "/__test/clock", post(advance_clock));
+    }
+}
+
+async fn health(State(app): State<AppState>) -> Response {
+    let db = tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await;
+    if matches!(db, Ok(Ok(()))) {
+        let body = json!({
+            "status": "healthy",
+            "service": "castellan",
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime": app.uptime_secs().to_string(),
+            "dependencies": {"database": "connected", "redis": "not_configured"},
+        });
+        no_store(Json(body))
+    } else {
+        let body = json!({
+            "status": "unhealthy",
+            "error": "Database connection failed",
+            "timestamp": rfc3339(app.clock.now()),
+        });
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+async fn live() -> Response {
+    no_store(Json(json!({"status": "alive"})))
+}
+
+async fn jwks(State(app): State<AppState>) -> Response {
+    let body = app.keys.jwks();
+    let mut response = (StatusCode::OK, body.as_str().to_owned()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response
+}
+
+async fn advance_clock(State(app): State<AppState>, body: Fields) -> Result<Response, ApiError> {
+    let secs = body.get("advance").and_then(serde_json::Value::as_i64).filter(|s| *s >= 0);
+    let secs = secs.ok_or_else(|| ApiError::bad_request("`advance` must be a non-negative whole number of seconds"))?;
+    app.clock.advance(secs);
+    Ok(Json(json!({"now": app.clock.now()})).into_response())
+}

@@ -1,0 +1,9 @@
+//! Castellan: an authentication server. See README.md for the user's manual.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod domain;
+pub mod http;
+pub mod store;

@@ -1,0 +1,152 @@
+use super::{Result, Store, on_db};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: i64,
+    pub current_hash: String,
+    pub previous_hash: Option<String>,
+    pub rotated_at: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A session found through one of its refresh tokens, with its owner's state.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshLookup {
+    #[sqlx(flatten)]
+    pub session: SessionRow,
+    pub user_active: bool,
+}
+
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub refresh_hash: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// Which sessions a revocation ends.
+pub enum Revoke<'a> {
+    One(&'a str),
+    AllOfUser(i64),
+    AllOfUserExcept(i64, &'a str),
+}
+
+macro_rules! session_columns {
+    () => {
+        "s.id, s.user_id, s.current_hash, s.previous_hash, s.rotated_at, s.created_at, \
+         s.last_used_at, s.expires_at, s.revoked_at, s.ip, s.user_agent"
+    };
+}
+
+impl Store {
+    pub async fn create_session(&self, s: &NewSession<'_>) -> Result<()> {
+        let session = "INSERT INTO sessions (id, user_id, current_hash, created_at, last_used_at, expires_at, ip, user_agent) \
+                       VALUES ($1, $2, $3, $4, $4, $5, $6, $7)";
+        let token = "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)";
+        on_db!(self.db(), pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(session).bind(s.id).bind(s.user_id).bind(s.refresh_hash).bind(s.now)
+                .bind(s.expires_at).bind(s.ip).bind(s.user_agent).execute(&mut *tx).await?;
+            sqlx::query(token).bind(s.refresh_hash).bind(s.id).bind(s.now).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The session any refresh token ever issued for it belongs to.
+    pub async fn find_by_refresh_hash(&self, hash: &str) -> Result<Option<RefreshLookup>> {
+        let sql = concat!(
+            "SELECT ",
+            session_columns!(),
+            ", u.is_active AS user_active FROM refresh_tokens rt \
+             JOIN sessions s ON s.id = rt.session_id JOIN users u ON u.id = s.user_id WHERE rt.hash = $1"
+        );
+        Ok(on_db!(self.db(), pool => sqlx::query_as(sql).bind(hash).fetch_optional(pool).await?))
+    }
+
+    pub async fn find_session(&self, id: &str) -> Result<Option<SessionRow>> {
+        let sql = concat!("SELECT ", session_columns!(), " FROM sessions s WHERE s.id = $1");
+        Ok(on_db!(self.db(), pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?))
+    }
+
+    /// Moves the session from `presented` to `successor` if `presented` is still current and
+    /// the session is live. Exactly one of any number of concurrent callers wins.
+    pub async fn rotate_refresh(&self, session_id: &str, presented: &str, successor: &str, now: i64) -> Result<bool> {
+        let update = "UPDATE sessions SET previous_hash = current_hash, current_hash = $1, rotated_at = $2, \
+                      last_used_at = $2 WHERE id = $3 AND current_hash = $4 AND revoked_at IS NULL";
+        let token = "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)";
+        on_db!(self.db(), pool => {
+            let mut tx = pool.begin().await?;
+            let won = sqlx::query(update).bind(successor).bind(now).bind(session_id).bind(presented)
+                .execute(&mut *tx).await?.rows_affected() == 1;
+            if !won {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(token).bind(successor).bind(session_id).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Ends sessions and records their ids for every instance's revocation view.
+    /// Returns the ids that this call revoked. `keep_until` bounds how long the record matters
+    /// (the longest an access token of these sessions can live).
+    pub async fn revoke_sessions(&self, which: Revoke<'_>, reason: &str, now: i64, keep_until: i64) -> Result<Vec<String>> {
+        macro_rules! revoke_where {
+            ($filter:literal) => {
+                concat!(
+                    "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE revoked_at IS NULL AND ",
+                    $filter,
+                    " RETURNING id"
+                )
+            };
+        }
+        let update = match which {
+            Revoke::One(_) => revoke_where!("id = $3"),
+            Revoke::AllOfUser(_) => revoke_where!("user_id = $3"),
+            Revoke::AllOfUserExcept(..) => revoke_where!("user_id = $3 AND id <> $4"),
+        };
+        let record = "INSERT INTO revocations (session_id, revoked_at, expires_at) VALUES ($1, $2, $3) \
+                      ON CONFLICT (session_id) DO NOTHING";
+        on_db!(self.db(), pool => {
+            let mut tx = pool.begin().await?;
+            let query = sqlx::query_scalar(update).bind(now).bind(reason);
+            let query = match which {
+                Revoke::One(id) => query.bind(id),
+                Revoke::AllOfUser(user) => query.bind(user),
+                Revoke::AllOfUserExcept(user, id) => query.bind(user).bind(id),
+            };
+            let ids: Vec<String> = query.fetch_all(&mut *tx).await?;
+            for sid in &ids {
+                sqlx::query(record).bind(sid).bind(now).bind(keep_until).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(ids)
+        })
+    }
+
+    /// Revocations recorded at or after `since` that still matter at `now`.
+    pub async fn revocations_since(&self, since: i64, now: i64) -> Result<Vec<(String, i64)>> {
+        let sql = "SELECT session_id, expires_at FROM revocations WHERE revoked_at >= $1 AND expires_at > $2";
+        Ok(on_db!(self.db(), pool => sqlx::query_as(sql).bind(since).bind(now).fetch_all(pool).await?))
+    }
+
+    /// Forgets revocation records and refresh history that can no longer matter.
+    pub async fn prune_expired(&self, now: i64) -> Result<()> {
+        on_db!(self.db(), pool => {
+            sqlx::query("DELETE FROM revocations WHERE expires_at <= $1").bind(now).execute(pool).await?;
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(pool).await?;
+        });
+        Ok(())
+    }
+}
