@@ -14,7 +14,9 @@ use crate::{
 pub fn init_logging(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CASTELLAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second initialisation (tests, repeated commands) is harmless; ignore it.
     let _ = match settings.log.format {
         LogFormat::Json => builder.json().try_init(),
@@ -39,17 +41,25 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let bind: SocketAddr = settings.server.bind.parse()?;
     let core = build_core(settings).await?;
     if core.settings.testing.clock_control {
-        tracing::warn!("testing.clock_control is on: the clock can be moved over HTTP; never do this in production");
+        tracing::warn!(
+            "testing.clock_control is on: the clock can be moved over HTTP; never do this in production"
+        );
     }
     let state = AppState::new(core);
     let router = http::router(state.clone())?;
     let listener = TcpListener::bind(bind).await?;
     let local = listener.local_addr()?;
-    tracing::info!(backend = state.store.backend(), "listening on http://{local}");
+    tracing::info!(
+        backend = state.store.backend(),
+        "listening on http://{local}"
+    );
     let upkeep = tokio::spawn(upkeep(state.clone()));
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     upkeep.abort();
     state.store.close().await;
     tracing::info!("stopped");

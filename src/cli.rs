@@ -12,7 +12,11 @@ use crate::{
 };
 
 #[derive(Parser)]
-#[command(name = "castellan", version, about = "Authentication server: accounts, JWTs, sessions")]
+#[command(
+    name = "castellan",
+    version,
+    about = "Authentication server: accounts, JWTs, sessions"
+)]
 pub struct Cli {
     /// TOML configuration file (also CASTELLAN_CONFIG).
     #[arg(long, global = true, env = "CASTELLAN_CONFIG")]
@@ -74,9 +78,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied ({})", store.backend());
             Ok(())
         }
-        Command::User { command: UserCommand::Add { username, email, superuser, mut roles, first_name, last_name } } => {
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    email,
+                    superuser,
+                    mut roles,
+                    first_name,
+                    last_name,
+                },
+        } => {
             let core = app::build_core(settings).await?;
-            let username = Username::parse(&username).map_err(|m| anyhow::anyhow!("username: {m}"))?;
+            let username =
+                Username::parse(&username).map_err(|m| anyhow::anyhow!("username: {m}"))?;
             let email = Email::parse(&email).map_err(|m| anyhow::anyhow!("email: {m}"))?;
             let raw = read_password()?;
             let password = core
@@ -85,12 +100,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if !roles.iter().any(|r| r == "user") {
                 roles.insert(0, "user".into());
             }
-            let registration = Registration { username, email, password, first_name, last_name, is_superuser: superuser, roles };
-            let user = core.register(registration, &RequestContext::default()).await.map_err(describe)?;
+            let registration = Registration {
+                username,
+                email,
+                password,
+                first_name,
+                last_name,
+                is_superuser: superuser,
+                roles,
+            };
+            let user = core
+                .register(registration, &RequestContext::default())
+                .await
+                .map_err(describe)?;
             println!("{}", serde_json::to_string(&user)?);
             Ok(())
         }
-        Command::Keys { command: KeysCommand::Rotate } => {
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
             let core = app::build_core(settings).await?;
             let kid = core.keys.rotate(&core.store, core.clock.now()).await?;
             println!("{kid}");
@@ -101,7 +129,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn describe(e: crate::core::CoreError) -> anyhow::Error {
     match e {
-        crate::core::CoreError::UserExists(f) | crate::core::CoreError::Validation(f) => anyhow::anyhow!("{}", f.to_json()),
+        crate::core::CoreError::UserExists(f) | crate::core::CoreError::Validation(f) => {
+            anyhow::anyhow!("{}", f.to_json())
+        }
         other => anyhow::anyhow!("{other}"),
     }
 }

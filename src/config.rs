@@ -128,7 +128,13 @@ pub struct Passwords {
 
 impl Default for Passwords {
     fn default() -> Self {
-        Self { memory_kib: 19456, iterations: 2, parallelism: 1, workers: 0, queue: 32 }
+        Self {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+            workers: 0,
+            queue: 32,
+        }
     }
 }
 
@@ -149,7 +155,9 @@ pub struct NativeApi {
 
 impl Default for NativeApi {
     fn default() -> Self {
-        Self { prefixes: vec!["/auth".into(), "/auth/v1".into()] }
+        Self {
+            prefixes: vec!["/auth".into(), "/auth/v1".into()],
+        }
     }
 }
 
@@ -163,7 +171,11 @@ pub struct SimpleJwtApi {
 
 impl Default for SimpleJwtApi {
     fn default() -> Self {
-        Self { prefix: "/api".into(), rotate_refresh: false, extras: false }
+        Self {
+            prefix: "/api".into(),
+            rotate_refresh: false,
+            extras: false,
+        }
     }
 }
 
@@ -175,7 +187,9 @@ pub struct EnvelopeApi {
 
 impl Default for EnvelopeApi {
     fn default() -> Self {
-        Self { prefix: "/api/auth".into() }
+        Self {
+            prefix: "/api/auth".into(),
+        }
     }
 }
 
@@ -188,7 +202,10 @@ pub struct Smtp {
 
 impl Default for Smtp {
     fn default() -> Self {
-        Self { url: None, from: "castellan@localhost".into() }
+        Self {
+            url: None,
+            from: "castellan@localhost".into(),
+        }
     }
 }
 
@@ -209,7 +226,10 @@ pub struct Log {
 
 impl Default for Log {
     fn default() -> Self {
-        Self { format: LogFormat::Text, level: "info".into() }
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
     }
 }
 
@@ -241,20 +261,33 @@ impl Settings {
         }
         // Every setting is nested, so only `CASTELLAN_SECTION__KEY` names are settings;
         // this leaves `CASTELLAN_CONFIG` and similar top-level variables alone.
-        let env = Env::prefixed("CASTELLAN_").filter(|key| key.as_str().contains("__")).split("__");
-        let settings: Settings = figment.merge(env).extract().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let env = Env::prefixed("CASTELLAN_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__");
+        let settings: Settings = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         settings.validate()?;
         Ok(settings)
     }
 
     pub fn validate(&self) -> Result<(), SettingError> {
-        let bad = |key, reason: &str| Err(SettingError { key, reason: reason.into() });
+        let bad = |key, reason: &str| {
+            Err(SettingError {
+                key,
+                reason: reason.into(),
+            })
+        };
         if self.server.bind.parse::<SocketAddr>().is_err() {
             return bad("server.bind", "expected an address like 127.0.0.1:8000");
         }
         let url = &self.server.public_url;
         if !(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/') {
-            return bad("server.public_url", "expected an http(s) URL without a trailing slash");
+            return bad(
+                "server.public_url",
+                "expected an http(s) URL without a trailing slash",
+            );
         }
         if !(self.database.url.starts_with("sqlite:")
             || self.database.url.starts_with("postgres://")
@@ -278,7 +311,12 @@ impl Settings {
         if short(&self.tokens.secret) {
             return bad("tokens.secret", "must be at least 32 bytes");
         }
-        if self.tokens.legacy_hs256_secret.as_ref().is_some_and(|s| s.is_empty()) {
+        if self
+            .tokens
+            .legacy_hs256_secret
+            .as_ref()
+            .is_some_and(|s| s.is_empty())
+        {
             return bad("tokens.legacy_hs256_secret", "must not be empty");
         }
         if self.passwords.memory_kib < 8 * self.passwords.parallelism.max(1)
@@ -303,7 +341,10 @@ impl Settings {
     }
 
     pub fn audience(&self) -> &str {
-        self.tokens.audience.as_deref().unwrap_or(&self.server.public_url)
+        self.tokens
+            .audience
+            .as_deref()
+            .unwrap_or(&self.server.public_url)
     }
 }
 
@@ -311,7 +352,9 @@ fn check_prefix(key: &'static str, prefix: &str) -> Result<(), SettingError> {
     let ok = prefix.is_empty()
         || (prefix.starts_with('/')
             && !prefix.ends_with('/')
-            && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b)));
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b)));
     if ok {
         Ok(())
     } else {
@@ -331,9 +374,12 @@ fn list_or_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     }
     Ok(match ListOrCsv::deserialize(d)? {
         ListOrCsv::List(list) => list,
-        ListOrCsv::Csv(csv) => {
-            csv.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
-        }
+        ListOrCsv::Csv(csv) => csv
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
     })
 }
 
@@ -375,7 +421,9 @@ impl FromStr for Duration {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (digits, unit) = s.split_at(split);
-        let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a duration like 30s, 15m, 1h or 7d"))?;
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration like 30s, 15m, 1h or 7d"))?;
         let seconds = |mult: u64| n.checked_mul(mult).map(StdDuration::from_secs);
         let d = match unit.trim() {
             "" | "s" => seconds(1),
@@ -385,7 +433,8 @@ impl FromStr for Duration {
             "d" => seconds(86400),
             _ => None,
         };
-        d.map(Duration).ok_or_else(|| format!("`{s}` is not a duration like 30s, 15m, 1h or 7d"))
+        d.map(Duration)
+            .ok_or_else(|| format!("`{s}` is not a duration like 30s, 15m, 1h or 7d"))
     }
 }
 

@@ -21,14 +21,21 @@ pub struct Registration {
 
 impl Core {
     /// Checks a new password against the policy and the user's own names.
-    pub fn new_password(&self, raw: &str, related: &[&str]) -> std::result::Result<NewPassword, &'static str> {
+    pub fn new_password(
+        &self,
+        raw: &str,
+        related: &[&str],
+    ) -> std::result::Result<NewPassword, &'static str> {
         self.policy.parse(raw, related)
     }
 
     pub async fn register(&self, r: Registration, ctx: &RequestContext) -> Result<User> {
         for role in &r.roles {
             if !self.store.role_exists(role).await? {
-                return Err(CoreError::Validation(FieldErrors::single("roles", format!("Unknown role `{role}`."))));
+                return Err(CoreError::Validation(FieldErrors::single(
+                    "roles",
+                    format!("Unknown role `{role}`."),
+                )));
             }
         }
         if let Some(existing) = self.store.find_user_by_login(&r.username.key()).await? {
@@ -51,40 +58,71 @@ impl Core {
             now: self.clock.now(),
         };
         let inserted = self.store.insert_user(&row).await.map_err(|e| match e {
-            StoreError::Conflict(what) if what.contains("email") => {
-                CoreError::UserExists(FieldErrors::single("email", "A user with that email already exists."))
-            }
-            StoreError::Conflict(_) => {
-                CoreError::UserExists(FieldErrors::single("username", "A user with that username already exists."))
-            }
+            StoreError::Conflict(what) if what.contains("email") => CoreError::UserExists(
+                FieldErrors::single("email", "A user with that email already exists."),
+            ),
+            StoreError::Conflict(_) => CoreError::UserExists(FieldErrors::single(
+                "username",
+                "A user with that username already exists.",
+            )),
             other => other.into(),
         })?;
-        self.audit("user.registered", Some(inserted.id), ctx, json!({"username": inserted.username})).await;
+        self.audit(
+            "user.registered",
+            Some(inserted.id),
+            ctx,
+            json!({"username": inserted.username}),
+        )
+        .await;
         Ok(user_view(inserted, r.roles))
     }
 
     /// Checks a username-or-email and password. Unknown, wrong, and disabled all fail the
     /// same way after the same hashing work.
-    pub async fn authenticate(&self, login: &str, password: &Secret, ctx: &RequestContext) -> Result<User> {
+    pub async fn authenticate(
+        &self,
+        login: &str,
+        password: &Secret,
+        ctx: &RequestContext,
+    ) -> Result<User> {
         let key = login.trim().to_lowercase();
-        let row = if key.is_empty() || key.len() > 254 { None } else { self.store.find_user_by_login(&key).await? };
-        let verdict = self.hasher.verify(password, row.as_ref().map(|r| r.password_hash.as_str())).await?;
+        let row = if key.is_empty() || key.len() > 254 {
+            None
+        } else {
+            self.store.find_user_by_login(&key).await?
+        };
+        let verdict = self
+            .hasher
+            .verify(password, row.as_ref().map(|r| r.password_hash.as_str()))
+            .await?;
         let row = match row {
             Some(row) if verdict.valid && row.is_active => row,
             other => {
                 let user_id = other.map(|r| r.id);
-                self.audit("login.failure", user_id, ctx, json!({"login": login.chars().take(150).collect::<String>()})).await;
+                self.audit(
+                    "login.failure",
+                    user_id,
+                    ctx,
+                    json!({"login": login.chars().take(150).collect::<String>()}),
+                )
+                .await;
                 return Err(CoreError::InvalidCredentials);
             }
         };
         if verdict.outdated {
             self.upgrade_hash(&row, password).await;
         }
-        self.audit("login.success", Some(row.id), ctx, json!({})).await;
+        self.audit("login.success", Some(row.id), ctx, json!({}))
+            .await;
         self.user_with_roles(row).await
     }
 
-    pub async fn login(&self, login: &str, password: &Secret, ctx: &RequestContext) -> Result<IssuedTokens> {
+    pub async fn login(
+        &self,
+        login: &str,
+        password: &Secret,
+        ctx: &RequestContext,
+    ) -> Result<IssuedTokens> {
         let user = self.authenticate(login, password, ctx).await?;
         self.start_session(user, ctx).await
     }
@@ -92,7 +130,11 @@ impl Core {
     /// Re-hashes with current parameters; a failure leaves the old, still valid hash.
     async fn upgrade_hash(&self, row: &UserRow, password: &Secret) {
         let outcome = match self.hasher.hash(password).await {
-            Ok(new) => self.store.replace_password_hash(row.id, &row.password_hash, &new, self.clock.now()).await.map_err(CoreError::from),
+            Ok(new) => self
+                .store
+                .replace_password_hash(row.id, &row.password_hash, &new, self.clock.now())
+                .await
+                .map_err(CoreError::from),
             Err(e) => Err(e),
         };
         if let Err(e) = outcome {
@@ -112,8 +154,15 @@ impl Core {
 }
 
 fn user_exists(existing: &UserRow, wanted: &Username) -> CoreError {
-    let field = if existing.username.to_lowercase() == wanted.key() { "username" } else { "email" };
-    CoreError::UserExists(FieldErrors::single(field, format!("A user with that {field} already exists.")))
+    let field = if existing.username.to_lowercase() == wanted.key() {
+        "username"
+    } else {
+        "email"
+    };
+    CoreError::UserExists(FieldErrors::single(
+        field,
+        format!("A user with that {field} already exists."),
+    ))
 }
 
 fn user_view(row: UserRow, roles: Vec<String>) -> User {

@@ -13,7 +13,8 @@ use aws_lc_rs::{
     rand::SystemRandom,
     rsa::KeySize,
     signature::{
-        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+        RsaKeyPair,
     },
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
@@ -27,10 +28,10 @@ use crate::{
 };
 
 enum Signer {
-    Ed(Ed25519KeyPair),
-    Ec(EcdsaKeyPair),
-    Rsa(RsaKeyPair),
-    Hmac(hmac::Key),
+    Ed(Box<Ed25519KeyPair>),
+    Ec(Box<EcdsaKeyPair>),
+    Rsa(Box<RsaKeyPair>),
+    Hmac(Box<hmac::Key>),
 }
 
 /// A private key ready to sign, parsed once.
@@ -57,10 +58,15 @@ impl SigningKey {
         let fail = |_| anyhow::anyhow!("signing failed");
         Ok(match &self.signer {
             Signer::Ed(k) => k.sign(message).as_ref().to_vec(),
-            Signer::Ec(k) => k.sign(&SystemRandom::new(), message).map_err(fail)?.as_ref().to_vec(),
+            Signer::Ec(k) => k
+                .sign(&SystemRandom::new(), message)
+                .map_err(fail)?
+                .as_ref()
+                .to_vec(),
             Signer::Rsa(k) => {
                 let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig).map_err(fail)?;
+                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
+                    .map_err(fail)?;
                 sig
             }
             Signer::Hmac(k) => hmac::sign(k, message).as_ref().to_vec(),
@@ -100,16 +106,33 @@ pub fn alg_name(a: Algorithm) -> &'static str {
 }
 
 fn parse_alg(name: &str) -> Option<Algorithm> {
-    [Algorithm::EdDSA, Algorithm::RS256, Algorithm::ES256, Algorithm::HS256].into_iter().find(|a| alg_name(*a) == name)
+    [
+        Algorithm::EdDSA,
+        Algorithm::RS256,
+        Algorithm::ES256,
+        Algorithm::HS256,
+    ]
+    .into_iter()
+    .find(|a| alg_name(*a) == name)
 }
 
 impl KeyRing {
-    pub async fn load(store: &Store, algorithm: Algorithm, hs256_secret: Option<&str>, retention: i64, now: i64) -> anyhow::Result<Self> {
+    pub async fn load(
+        store: &Store,
+        algorithm: Algorithm,
+        hs256_secret: Option<&str>,
+        retention: i64,
+        now: i64,
+    ) -> anyhow::Result<Self> {
         let ring = Self {
             algorithm,
             hs256_secret: hs256_secret.map(|s| s.as_bytes().to_vec()),
             retention,
-            set: RwLock::new(Arc::new(KeySet { signer: Arc::new(placeholder()), verifiers: HashMap::new(), jwks: Arc::default() })),
+            set: RwLock::new(Arc::new(KeySet {
+                signer: Arc::new(placeholder()),
+                verifiers: HashMap::new(),
+                jwks: Arc::default(),
+            })),
             last_reload: Mutex::new(i64::MIN),
         };
         if algorithm != Algorithm::HS256 && !ring.has_active(store, now).await? {
@@ -121,7 +144,9 @@ impl KeyRing {
 
     async fn has_active(&self, store: &Store, now: i64) -> anyhow::Result<bool> {
         let rows = store.signing_keys(now).await?;
-        Ok(rows.iter().any(|r| r.retired_at.is_none() && r.algorithm == alg_name(self.algorithm)))
+        Ok(rows
+            .iter()
+            .any(|r| r.retired_at.is_none() && r.algorithm == alg_name(self.algorithm)))
     }
 
     /// Re-reads the key table: picks up keys added or retired by other instances.
@@ -131,10 +156,18 @@ impl KeyRing {
         let mut published = Vec::new();
         let mut signer = None;
         for row in &rows {
-            let Some(alg) = parse_alg(&row.algorithm) else { continue };
+            let Some(alg) = parse_alg(&row.algorithm) else {
+                continue;
+            };
             let public: Value = serde_json::from_str(&row.public_jwk)?;
             let jwk: Jwk = serde_json::from_value(public.clone())?;
-            verifiers.insert(row.kid.clone(), Arc::new(Verifier { algorithm: jwt_alg(alg), key: DecodingKey::from_jwk(&jwk)? }));
+            verifiers.insert(
+                row.kid.clone(),
+                Arc::new(Verifier {
+                    algorithm: jwt_alg(alg),
+                    key: DecodingKey::from_jwk(&jwk)?,
+                }),
+            );
             published.push(public);
             if row.retired_at.is_none() && alg == self.algorithm {
                 signer = Some(row); // rows are oldest first: the newest active key signs
@@ -142,15 +175,32 @@ impl KeyRing {
         }
         let signer = match (&self.hs256_secret, signer) {
             (Some(secret), _) if self.algorithm == Algorithm::HS256 => {
-                let kid = format!("hs256-{}", &B64.encode(digest::digest(&digest::SHA256, secret))[..16]);
-                verifiers.insert(kid.clone(), Arc::new(Verifier { algorithm: jsonwebtoken::Algorithm::HS256, key: DecodingKey::from_secret(secret) }));
-                SigningKey { kid, algorithm: Algorithm::HS256, signer: Signer::Hmac(hmac::Key::new(hmac::HMAC_SHA256, secret)) }
+                let kid = format!(
+                    "hs256-{}",
+                    &B64.encode(digest::digest(&digest::SHA256, secret))[..16]
+                );
+                verifiers.insert(
+                    kid.clone(),
+                    Arc::new(Verifier {
+                        algorithm: jsonwebtoken::Algorithm::HS256,
+                        key: DecodingKey::from_secret(secret),
+                    }),
+                );
+                SigningKey {
+                    kid,
+                    algorithm: Algorithm::HS256,
+                    signer: Signer::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret))),
+                }
             }
             (_, Some(row)) => parse_private(row)?,
             _ => anyhow::bail!("no active {} signing key", alg_name(self.algorithm)),
         };
         let jwks = Arc::new(serde_json::to_string(&json!({ "keys": published }))?);
-        let set = KeySet { signer: Arc::new(signer), verifiers, jwks };
+        let set = KeySet {
+            signer: Arc::new(signer),
+            verifiers,
+            jwks,
+        };
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = now;
         Ok(())
@@ -200,14 +250,20 @@ impl KeyRing {
         }
         let row = generate(self.algorithm, now)?;
         store.insert_signing_key(&row).await?;
-        store.retire_signing_keys(&row.algorithm, &row.kid, now).await?;
+        store
+            .retire_signing_keys(&row.algorithm, &row.kid, now)
+            .await?;
         self.reload(store, now).await?;
         Ok(row.kid)
     }
 }
 
 fn placeholder() -> SigningKey {
-    SigningKey { kid: String::new(), algorithm: Algorithm::HS256, signer: Signer::Hmac(hmac::Key::new(hmac::HMAC_SHA256, &[])) }
+    SigningKey {
+        kid: String::new(),
+        algorithm: Algorithm::HS256,
+        signer: Signer::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, &[]))),
+    }
 }
 
 fn jwt_alg(a: Algorithm) -> jsonwebtoken::Algorithm {
@@ -221,15 +277,22 @@ fn jwt_alg(a: Algorithm) -> jsonwebtoken::Algorithm {
 
 fn parse_private(row: &KeyRow) -> anyhow::Result<SigningKey> {
     let bad = |_| anyhow::anyhow!("stored signing key {} cannot be parsed", row.kid);
-    let algorithm = parse_alg(&row.algorithm).ok_or_else(|| anyhow::anyhow!("unknown algorithm {}", row.algorithm))?;
+    let algorithm = parse_alg(&row.algorithm)
+        .ok_or_else(|| anyhow::anyhow!("unknown algorithm {}", row.algorithm))?;
     let der = &row.private_der;
     let signer = match algorithm {
-        Algorithm::EdDSA => Signer::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(bad)?),
-        Algorithm::ES256 => Signer::Ec(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(bad)?),
-        Algorithm::RS256 => Signer::Rsa(RsaKeyPair::from_pkcs8(der).map_err(bad)?),
+        Algorithm::EdDSA => Signer::Ed(Box::new(Ed25519KeyPair::from_pkcs8(der).map_err(bad)?)),
+        Algorithm::ES256 => Signer::Ec(Box::new(
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(bad)?,
+        )),
+        Algorithm::RS256 => Signer::Rsa(Box::new(RsaKeyPair::from_pkcs8(der).map_err(bad)?)),
         Algorithm::HS256 => anyhow::bail!("HS256 keys are not stored"),
     };
-    Ok(SigningKey { kid: row.kid.clone(), algorithm, signer })
+    Ok(SigningKey {
+        kid: row.kid.clone(),
+        algorithm,
+        signer,
+    })
 }
 
 /// Makes a new key pair: PKCS#8 private key and the public JWK with its thumbprint `kid`.
@@ -239,17 +302,25 @@ fn generate(algorithm: Algorithm, now: i64) -> anyhow::Result<KeyRow> {
     let (der, public): (Vec<u8>, Value) = match algorithm {
         Algorithm::EdDSA => {
             let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(fail)?;
-            let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| anyhow::anyhow!("bad key"))?;
+            let pair =
+                Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| anyhow::anyhow!("bad key"))?;
             let x = B64.encode(pair.public_key().as_ref());
-            (doc.as_ref().to_vec(), json!({"crv": "Ed25519", "kty": "OKP", "x": x}))
+            (
+                doc.as_ref().to_vec(),
+                json!({"crv": "Ed25519", "kty": "OKP", "x": x}),
+            )
         }
         Algorithm::ES256 => {
-            let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(fail)?;
+            let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(fail)?;
             let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
                 .map_err(|_| anyhow::anyhow!("bad key"))?;
             let point = pair.public_key().as_ref(); // 0x04 || x || y
             let (x, y) = (B64.encode(&point[1..33]), B64.encode(&point[33..65]));
-            (doc.as_ref().to_vec(), json!({"crv": "P-256", "kty": "EC", "x": x, "y": y}))
+            (
+                doc.as_ref().to_vec(),
+                json!({"crv": "P-256", "kty": "EC", "x": x, "y": y}),
+            )
         }
         Algorithm::RS256 => {
             let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(fail)?;
@@ -262,7 +333,10 @@ fn generate(algorithm: Algorithm, now: i64) -> anyhow::Result<KeyRow> {
         Algorithm::HS256 => anyhow::bail!("HS256 keys come from tokens.secret"),
     };
     // RFC 7638: the required members, lexicographically ordered, no whitespace.
-    let thumbprint = B64.encode(digest::digest(&digest::SHA256, serde_json::to_string(&public)?.as_bytes()));
+    let thumbprint = B64.encode(digest::digest(
+        &digest::SHA256,
+        serde_json::to_string(&public)?.as_bytes(),
+    ));
     let mut jwk = public;
     if let Value::Object(map) = &mut jwk {
         map.insert("kid".into(), thumbprint.clone().into());

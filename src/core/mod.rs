@@ -76,8 +76,17 @@ impl Core {
         let clock = Clock::default();
         let now = clock.now();
         let retention = settings.tokens.access_ttl.as_secs() + settings.tokens.leeway.as_secs();
-        let keys = KeyRing::load(&store, settings.tokens.algorithm, settings.tokens.secret.as_deref(), retention, now).await?;
-        let refresh_key = store.server_secret("refresh_derivation", &secrets::random_bytes(32), now).await?;
+        let keys = KeyRing::load(
+            &store,
+            settings.tokens.algorithm,
+            settings.tokens.secret.as_deref(),
+            retention,
+            now,
+        )
+        .await?;
+        let refresh_key = store
+            .server_secret("refresh_derivation", &secrets::random_bytes(32), now)
+            .await?;
         let revocations = Revocations::default();
         revocations.sync(&store, now).await?;
         Ok(Self {
@@ -110,7 +119,13 @@ impl Core {
     }
 
     /// Records an audit event; a failure to record is logged, never shown to the caller.
-    pub async fn audit(&self, event: &str, user_id: Option<i64>, ctx: &RequestContext, details: serde_json::Value) {
+    pub async fn audit(
+        &self,
+        event: &str,
+        user_id: Option<i64>,
+        ctx: &RequestContext,
+        details: serde_json::Value,
+    ) {
         let e = AuditEvent {
             at: self.clock.now(),
             event,

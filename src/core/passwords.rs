@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version};
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
+};
 use tokio::sync::Semaphore;
 
 use super::CoreError;
@@ -32,7 +34,9 @@ impl PasswordHasher {
         let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         let workers = if cfg.workers == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             cfg.workers
         };
@@ -49,22 +53,45 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Secret) -> Result<String, CoreError> {
         let params = self.params.clone();
         let password = password.clone();
-        self.run(move || hash_with(&params, password.expose())).await?.map_err(CoreError::Internal)
+        self.run(move || hash_with(&params, password.expose()))
+            .await?
+            .map_err(CoreError::Internal)
     }
 
     /// Checks `password` against `stored`, or against a dummy hash when there is no user.
-    pub async fn verify(&self, password: &Secret, stored: Option<&str>) -> Result<Verdict, CoreError> {
+    pub async fn verify(
+        &self,
+        password: &Secret,
+        stored: Option<&str>,
+    ) -> Result<Verdict, CoreError> {
         let exists = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
         let password = password.clone();
         let current = self.params.clone();
-        let verdict = self.run(move || verify_with(&current, password.expose(), &stored)).await?;
-        Ok(Verdict { valid: verdict.valid && exists, outdated: verdict.outdated })
+        let verdict = self
+            .run(move || verify_with(&current, password.expose(), &stored))
+            .await?;
+        Ok(Verdict {
+            valid: verdict.valid && exists,
+            outdated: verdict.outdated,
+        })
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, CoreError> {
-        let _admitted = self.admitted.clone().try_acquire_owned().map_err(|_| CoreError::Overloaded)?;
-        let _running = self.running.clone().acquire_owned().await.map_err(|_| CoreError::Overloaded)?;
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CoreError> {
+        let _admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| CoreError::Overloaded)?;
+        let _running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CoreError::Overloaded)?;
         tokio::task::spawn_blocking(job)
             .await
             .map_err(|e| CoreError::Internal(anyhow::anyhow!("hashing task failed: {e}")))
@@ -72,7 +99,8 @@ impl PasswordHasher {
 
     /// Hashes waiting or running now.
     pub fn in_flight(&self) -> usize {
-        self.capacity.saturating_sub(self.admitted.available_permits())
+        self.capacity
+            .saturating_sub(self.admitted.available_permits())
     }
 }
 
@@ -89,9 +117,14 @@ fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
 
 fn verify_with(current: &Params, password: &str, stored: &str) -> Verdict {
     let Ok(parsed) = PasswordHash::new(stored) else {
-        return Verdict { valid: false, outdated: false };
+        return Verdict {
+            valid: false,
+            outdated: false,
+        };
     };
-    let valid = argon2(current).verify_password(password.as_bytes(), &parsed).is_ok();
+    let valid = argon2(current)
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
     let outdated = match Params::try_from(&parsed) {
         Ok(p) => {
             parsed.algorithm.as_str() != "argon2id"
@@ -109,7 +142,13 @@ mod tests {
     use super::*;
 
     fn cheap() -> config::Passwords {
-        config::Passwords { memory_kib: 64, iterations: 1, parallelism: 1, workers: 1, queue: 1 }
+        config::Passwords {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+            workers: 1,
+            queue: 1,
+        }
     }
 
     #[tokio::test]
@@ -119,14 +158,23 @@ mod tests {
         let stored = h.hash(&pw).await.unwrap();
         assert!(stored.starts_with("$argon2id$"));
         assert!(h.verify(&pw, Some(&stored)).await.unwrap().valid);
-        assert!(!h.verify(&Secret::new("wrong"), Some(&stored)).await.unwrap().valid);
+        assert!(
+            !h.verify(&Secret::new("wrong"), Some(&stored))
+                .await
+                .unwrap()
+                .valid
+        );
         assert!(!h.verify(&pw, None).await.unwrap().valid);
     }
 
     #[tokio::test]
     async fn weaker_hash_is_outdated() {
         let weak = PasswordHasher::new(&cheap()).unwrap();
-        let strong = PasswordHasher::new(&config::Passwords { memory_kib: 128, ..cheap() }).unwrap();
+        let strong = PasswordHasher::new(&config::Passwords {
+            memory_kib: 128,
+            ..cheap()
+        })
+        .unwrap();
         let pw = Secret::new("correct horse");
         let stored = weak.hash(&pw).await.unwrap();
         let v = strong.verify(&pw, Some(&stored)).await.unwrap();

@@ -25,16 +25,25 @@ pub struct Revocations {
 
 impl Revocations {
     pub fn is_revoked(&self, sid: &str) -> bool {
-        self.revoked.read().unwrap_or_else(|p| p.into_inner()).contains_key(sid)
+        self.revoked
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(sid)
     }
 
     pub fn insert(&self, sid: String, until: i64) {
-        self.revoked.write().unwrap_or_else(|p| p.into_inner()).insert(sid, until);
+        self.revoked
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sid, until);
     }
 
     /// Pulls revocations recorded since the last sync (with overlap) from the database.
     pub async fn sync(&self, store: &Store, now: i64) -> crate::store::Result<usize> {
-        let since = self.last_sync.load(Ordering::Relaxed).saturating_sub(OVERLAP_SECS);
+        let since = self
+            .last_sync
+            .load(Ordering::Relaxed)
+            .saturating_sub(OVERLAP_SECS);
         let rows = store.revocations_since(since, now).await?;
         let n = rows.len();
         if n > 0 {
@@ -47,7 +56,10 @@ impl Revocations {
 
     /// Drops entries whose tokens have all expired.
     pub fn prune(&self, now: i64) {
-        self.revoked.write().unwrap_or_else(|p| p.into_inner()).retain(|_, until| *until > now);
+        self.revoked
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, until| *until > now);
     }
 
     pub fn len(&self) -> usize {

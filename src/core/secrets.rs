@@ -11,7 +11,9 @@ pub fn random_token(n: usize) -> String {
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
     // The system RNG failing is not recoverable; aws-lc aborts rather than return weak bytes.
-    aws_lc_rs::rand::SystemRandom::new().fill(&mut buf).unwrap_or_else(|_| std::process::abort());
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .unwrap_or_else(|_| std::process::abort());
     buf
 }
 

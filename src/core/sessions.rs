@@ -25,7 +25,11 @@ pub struct RefreshInfo {
 }
 
 impl Core {
-    pub(crate) async fn start_session(&self, user: User, ctx: &RequestContext) -> Result<IssuedTokens> {
+    pub(crate) async fn start_session(
+        &self,
+        user: User,
+        ctx: &RequestContext,
+    ) -> Result<IssuedTokens> {
         let now = self.clock.now();
         let session_id = secrets::random_token(16);
         let refresh_token = secrets::random_token(32);
@@ -41,7 +45,12 @@ impl Core {
             })
             .await?;
         let access = self.issue_access_token(&user, &session_id)?;
-        Ok(IssuedTokens { access, refresh_token, session_id, user })
+        Ok(IssuedTokens {
+            access,
+            refresh_token,
+            session_id,
+            user,
+        })
     }
 
     /// Rotates a refresh token. Exactly one successor exists per token: it is derived from
@@ -49,7 +58,11 @@ impl Core {
     /// the same one. Presenting an older token outside the window revokes the session.
     pub async fn refresh(&self, presented: &str, ctx: &RequestContext) -> Result<IssuedTokens> {
         let hash = secrets::digest(presented);
-        let found = self.store.find_by_refresh_hash(&hash).await?.ok_or(CoreError::TokenInvalid)?;
+        let found = self
+            .store
+            .find_by_refresh_hash(&hash)
+            .await?
+            .ok_or(CoreError::TokenInvalid)?;
         let now = self.clock.now();
         let mut session = found.session;
         if session.revoked_at.is_some() || !found.user_active {
@@ -61,21 +74,42 @@ impl Core {
         let successor = secrets::hmac_b64(&self.refresh_key, presented.as_bytes());
         let successor_hash = secrets::digest(&successor);
         if session.current_hash == hash {
-            if self.store.rotate_refresh(&session.id, &hash, &successor_hash, now).await? {
+            if self
+                .store
+                .rotate_refresh(&session.id, &hash, &successor_hash, now)
+                .await?
+            {
                 return self.reissue(&session, successor).await;
             }
             // Another request rotated it first; decide on what it left behind.
-            session = self.store.find_session(&session.id).await?.ok_or(CoreError::TokenInvalid)?;
+            session = self
+                .store
+                .find_session(&session.id)
+                .await?
+                .ok_or(CoreError::TokenInvalid)?;
         }
         if self.within_grace(&session, &hash, &successor_hash, now) {
             return self.reissue(&session, successor).await;
         }
-        self.revoke_sessions(Revoke::One(&session.id), "refresh_reuse").await?;
-        self.audit("refresh.reuse_detected", Some(session.user_id), ctx, json!({"session_id": session.id})).await;
+        self.revoke_sessions(Revoke::One(&session.id), "refresh_reuse")
+            .await?;
+        self.audit(
+            "refresh.reuse_detected",
+            Some(session.user_id),
+            ctx,
+            json!({"session_id": session.id}),
+        )
+        .await;
         Err(CoreError::TokenInvalid)
     }
 
-    fn within_grace(&self, s: &SessionRow, presented_hash: &str, successor_hash: &str, now: i64) -> bool {
+    fn within_grace(
+        &self,
+        s: &SessionRow,
+        presented_hash: &str,
+        successor_hash: &str,
+        now: i64,
+    ) -> bool {
         let grace = self.settings.tokens.refresh_reuse_grace.as_secs();
         grace > 0
             && s.revoked_at.is_none()
@@ -87,27 +121,44 @@ impl Core {
     async fn reissue(&self, session: &SessionRow, refresh_token: String) -> Result<IssuedTokens> {
         let user = self.user(session.user_id).await?;
         let access = self.issue_access_token(&user, &session.id)?;
-        Ok(IssuedTokens { access, refresh_token, session_id: session.id.clone(), user })
+        Ok(IssuedTokens {
+            access,
+            refresh_token,
+            session_id: session.id.clone(),
+            user,
+        })
     }
 
     /// The session of a refresh token that is current and live.
     pub async fn inspect_refresh(&self, presented: &str) -> Result<RefreshInfo> {
         let hash = secrets::digest(presented);
-        let found = self.store.find_by_refresh_hash(&hash).await?.ok_or(CoreError::TokenInvalid)?;
+        let found = self
+            .store
+            .find_by_refresh_hash(&hash)
+            .await?
+            .ok_or(CoreError::TokenInvalid)?;
         let s = found.session;
         let live = s.revoked_at.is_none() && found.user_active && s.expires_at > self.clock.now();
         if !live || s.current_hash != hash {
             return Err(CoreError::TokenInvalid);
         }
-        Ok(RefreshInfo { session_id: s.id, user_id: s.user_id, expires_at: s.expires_at })
+        Ok(RefreshInfo {
+            session_id: s.id,
+            user_id: s.user_id,
+            expires_at: s.expires_at,
+        })
     }
 
     /// Ends sessions everywhere: their refresh tokens stop at once, and their access tokens
     /// are refused here at once and on other instances at their next sync.
     pub async fn revoke_sessions(&self, which: Revoke<'_>, reason: &str) -> Result<usize> {
         let now = self.clock.now();
-        let keep_until = now + self.settings.tokens.access_ttl.as_secs() + self.settings.tokens.leeway.as_secs();
-        let ids = self.store.revoke_sessions(which, reason, now, keep_until).await?;
+        let keep_until =
+            now + self.settings.tokens.access_ttl.as_secs() + self.settings.tokens.leeway.as_secs();
+        let ids = self
+            .store
+            .revoke_sessions(which, reason, now, keep_until)
+            .await?;
         for id in &ids {
             self.revocations.insert(id.clone(), keep_until);
         }
@@ -116,10 +167,21 @@ impl Core {
 
     /// Logout by session (from an access token) or by refresh token; `all` ends every
     /// session of the user.
-    pub async fn logout(&self, session_id: &str, user_id: i64, all: bool, ctx: &RequestContext) -> Result<()> {
-        let which = if all { Revoke::AllOfUser(user_id) } else { Revoke::One(session_id) };
+    pub async fn logout(
+        &self,
+        session_id: &str,
+        user_id: i64,
+        all: bool,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let which = if all {
+            Revoke::AllOfUser(user_id)
+        } else {
+            Revoke::One(session_id)
+        };
         self.revoke_sessions(which, "logout").await?;
-        self.audit("logout", Some(user_id), ctx, json!({"all": all})).await;
+        self.audit("logout", Some(user_id), ctx, json!({"all": all}))
+            .await;
         Ok(())
     }
 }

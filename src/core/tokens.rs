@@ -60,7 +60,11 @@ impl Core {
             scope: None,
         };
         let token = self.keys.signer().sign_jwt(ACCESS_TYP, &claims)?;
-        Ok(AccessToken { token, expires_at: now + ttl, expires_in: ttl })
+        Ok(AccessToken {
+            token,
+            expires_at: now + ttl,
+            expires_in: ttl,
+        })
     }
 
     /// Verifies signature, header, registered claims and the session; any failure is
@@ -77,7 +81,11 @@ impl Core {
             return Err("too long");
         }
         let header = decode_header(token).map_err(|_| "malformed header")?;
-        if header.jwk.is_some() || header.jku.is_some() || header.x5u.is_some() || header.x5c.is_some() {
+        if header.jwk.is_some()
+            || header.jku.is_some()
+            || header.x5u.is_some()
+            || header.x5c.is_some()
+        {
             return Err("embedded or remote key material");
         }
         let typ_ok = header.typ.as_deref().is_some_and(|t| {
@@ -88,7 +96,11 @@ impl Core {
         }
         let kid = header.kid.as_deref().ok_or("no kid")?;
         let now = self.clock.now();
-        let verifier = self.keys.find_verifier(&self.store, kid, now).await.ok_or("unknown kid")?;
+        let verifier = self
+            .keys
+            .find_verifier(&self.store, kid, now)
+            .await
+            .ok_or("unknown kid")?;
         if header.alg != verifier.algorithm {
             return Err("algorithm does not match the key");
         }
@@ -100,7 +112,9 @@ impl Core {
         validation.set_issuer(&[self.settings.issuer()]);
         validation.set_audience(&[self.settings.audience()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let claims = decode::<AccessClaims>(token, &verifier.key, &validation).map_err(|_| "signature or claims")?.claims;
+        let claims = decode::<AccessClaims>(token, &verifier.key, &validation)
+            .map_err(|_| "signature or claims")?
+            .claims;
         let leeway = self.settings.tokens.leeway.as_secs();
         if claims.exp <= now {
             return Err("expired");

@@ -39,7 +39,13 @@ const COMMON_PASSWORDS: &str = include_str!("../core/common-passwords.txt");
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
-        Self { common: COMMON_PASSWORDS.lines().map(str::trim).filter(|l| !l.is_empty()).collect() }
+        Self {
+            common: COMMON_PASSWORDS
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect(),
+        }
     }
 }
 
@@ -59,7 +65,10 @@ impl PasswordPolicy {
         if self.common.contains(lowered.trim()) {
             return Err("This password is too common.");
         }
-        if related.iter().any(|r| !r.is_empty() && r.to_lowercase() == lowered) {
+        if related
+            .iter()
+            .any(|r| !r.is_empty() && r.to_lowercase() == lowered)
+        {
             return Err("The password is too similar to the username or email.");
         }
         if raw.chars().all(|c| c.is_ascii_digit()) {

@@ -15,8 +15,13 @@ impl Username {
         if s.chars().count() > 150 {
             return Err("Ensure this field has no more than 150 characters.");
         }
-        if !s.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
-            return Err("Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.");
+        if !s
+            .chars()
+            .all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
+        {
+            return Err(
+                "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
+            );
         }
         Ok(Self(s.to_owned()))
     }
@@ -51,7 +56,9 @@ impl Email {
             });
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && !local.chars().any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c));
+            && !local
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c));
         if !(domain_ok && local_ok) {
             return Err(invalid);
         }
@@ -99,7 +106,10 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse("A@Example.COM").unwrap().as_str(), "A@example.com");
+        assert_eq!(
+            Email::parse("A@Example.COM").unwrap().as_str(),
+            "A@example.com"
+        );
         assert!(Email::parse("nope").is_err());
         assert!(Email::parse("a@").is_err());
         assert!(Email::parse("@b.c").is_err());

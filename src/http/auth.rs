@@ -12,15 +12,25 @@ pub struct Caller {
 
 impl Caller {
     pub fn user_id(&self) -> Result<i64, ApiError> {
-        self.claims.sub.parse().map_err(|_| ApiError::token_invalid())
+        self.claims
+            .sub
+            .parse()
+            .map_err(|_| ApiError::token_invalid())
     }
 }
 
 /// The bearer token of the request, if it carries one.
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -28,7 +38,10 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let claims = state.verify_access_token(token).await.map_err(|_| ApiError::token_invalid())?;
+        let claims = state
+            .verify_access_token(token)
+            .await
+            .map_err(|_| ApiError::token_invalid())?;
         Ok(Caller { claims })
     }
 }
@@ -40,8 +53,13 @@ impl FromRequestParts<AppState> for MaybeCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
-            Ok(MaybeCaller(Some(Caller::from_request_parts(parts, state).await?)))
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            Ok(MaybeCaller(Some(
+                Caller::from_request_parts(parts, state).await?,
+            )))
         } else {
             Ok(MaybeCaller(None))
         }

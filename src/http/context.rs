@@ -1,6 +1,6 @@
 //! Per-request context: request id, security headers, timeout, one access-log line.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -23,17 +23,28 @@ pub fn current_request_id() -> String {
 
 fn sane(id: &HeaderValue) -> Option<String> {
     let s = id.to_str().ok()?;
-    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     ok.then(|| s.to_owned())
 }
 
 pub async fn request_context(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let id = req.headers().get("x-request-id").and_then(sane).unwrap_or_else(|| secrets::random_token(12));
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(sane)
+        .unwrap_or_else(|| secrets::random_token(12));
     let started = Instant::now();
     let method = req.method().clone();
     // The route template, never the raw path: query strings and path values may hold secrets.
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "-".into());
-    let limit = Duration::from(state.settings.server.request_timeout.0);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "-".into());
+    let limit = state.settings.server.request_timeout.0;
     let run = REQUEST_ID.scope(id.clone(), async move {
         match tokio::time::timeout(limit, next.run(req)).await {
             Ok(response) => response,
@@ -45,8 +56,14 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
     if let Ok(v) = HeaderValue::from_str(&id) {
         headers.insert("x-request-id", v);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     tracing::info!(
         request_id = %id,
         method = %method,

@@ -19,7 +19,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     pub retry_after: Option<u64>,
     /// `WWW-Authenticate` value for 401s.
     pub challenge: Option<&'static str>,
@@ -27,12 +27,23 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None, retry_after: None, challenge: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+            challenge: None,
+        }
     }
 
     pub fn validation(errors: &FieldErrors) -> Self {
-        let mut e = Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input parameters");
-        e.details = Some(errors.to_json());
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "Invalid input parameters",
+        );
+        e.details = Some(Box::new(errors.to_json()));
         e
     }
 
@@ -41,13 +52,21 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        let mut e = Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Authentication credentials were not provided");
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "Authentication credentials were not provided",
+        );
         e.challenge = Some("Bearer");
         e
     }
 
     pub fn token_invalid() -> Self {
-        let mut e = Self::new(StatusCode::UNAUTHORIZED, "TOKEN_INVALID", "Token is invalid or expired");
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "TOKEN_INVALID",
+            "Token is invalid or expired",
+        );
         e.challenge = Some("Bearer error=\"invalid_token\"");
         e
     }
@@ -57,13 +76,21 @@ impl ApiError {
     }
 
     pub fn unavailable(retry_after: u64) -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "Service temporarily unavailable");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "Service temporarily unavailable",
+        );
         e.retry_after = Some(retry_after);
         e
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal server error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "Internal server error",
+        )
     }
 
     /// The native body: `{"status":"error","error":{code,message,details,timestamp,request_id}}`.
@@ -88,7 +115,10 @@ impl ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Some(challenge) = self.challenge {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
@@ -111,14 +141,16 @@ impl IntoResponse for ApiError {
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {
-            CoreError::InvalidCredentials => {
-                Self::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Invalid username or password")
-            }
+            CoreError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_CREDENTIALS",
+                "Invalid username or password",
+            ),
             CoreError::TokenInvalid | CoreError::TokenExpired => Self::token_invalid(),
             CoreError::Validation(errors) => Self::validation(&errors),
             CoreError::UserExists(errors) => {
                 let mut e = Self::new(StatusCode::CONFLICT, "USER_EXISTS", "User already exists");
-                e.details = Some(errors.to_json());
+                e.details = Some(Box::new(errors.to_json()));
                 e
             }
             CoreError::NotFound => Self::not_found(),

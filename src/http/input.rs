@@ -42,22 +42,42 @@ impl<S: Send + Sync> FromRequest<S> for FormOrJson {
 }
 
 fn too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "Request body exceeds 65536 bytes")
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        "Request body exceeds 65536 bytes",
+    )
 }
 
 async fn read(req: Request, allow_form: bool) -> Result<Map<String, Value>, ApiError> {
     let headers = req.headers();
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(too_large());
     }
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-    let body = Limited::new(req.into_body(), BODY_LIMIT).collect().await.map_err(|e| {
-        if e.is::<LengthLimitError>() { too_large() } else { ApiError::bad_request("Request body could not be read") }
-    })?;
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let body = Limited::new(req.into_body(), BODY_LIMIT)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                too_large()
+            } else {
+                ApiError::bad_request("Request body could not be read")
+            }
+        })?;
     let bytes = body.to_bytes();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
@@ -69,9 +89,12 @@ async fn read(req: Request, allow_form: bool) -> Result<Map<String, Value>, ApiE
             Err(_) => Err(ApiError::bad_request("Malformed JSON in request body")),
         },
         Some("application/x-www-form-urlencoded") if allow_form => {
-            let pairs: Vec<(String, String)> =
-                serde_urlencoded::from_bytes(&bytes).map_err(|_| ApiError::bad_request("Malformed form body"))?;
-            Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|_| ApiError::bad_request("Malformed form body"))?;
+            Ok(pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect())
         }
         _ => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

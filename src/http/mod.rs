@@ -33,7 +33,10 @@ pub struct AppState(Arc<Shared>);
 
 impl AppState {
     pub fn new(core: Core) -> Self {
-        Self(Arc::new(Shared { core, started: Instant::now() }))
+        Self(Arc::new(Shared {
+            core,
+            started: Instant::now(),
+        }))
     }
 
     pub fn uptime_secs(&self) -> u64 {
@@ -59,7 +62,12 @@ pub struct Mount {
 
 impl Mount {
     fn new() -> Self {
-        Self { router: Router::new(), owners: HashMap::new(), owner: String::new(), conflicts: Vec::new() }
+        Self {
+            router: Router::new(),
+            owners: HashMap::new(),
+            owner: String::new(),
+            conflicts: Vec::new(),
+        }
     }
 
     /// Names the surface whose routes follow, for conflict messages.
@@ -70,7 +78,10 @@ impl Mount {
     fn route(&mut self, prefix: &str, path: &str, handler: MethodRouter<AppState>) {
         let full = format!("{prefix}{path}");
         if let Some(previous) = self.owners.get(&full) {
-            self.conflicts.push(format!("{full} is claimed by both {previous} and {}", self.owner));
+            self.conflicts.push(format!(
+                "{full} is claimed by both {previous} and {}",
+                self.owner
+            ));
             return;
         }
         self.owners.insert(full.clone(), self.owner.clone());
@@ -84,7 +95,13 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     let mut mount = Mount::new();
     mount.surface("operations endpoints".into());
     ops::routes(&mut mount, settings.testing.clock_control);
-    for prefix in settings.api.native.prefixes.iter().filter(|p| !p.is_empty()) {
+    for prefix in settings
+        .api
+        .native
+        .prefixes
+        .iter()
+        .filter(|p| !p.is_empty())
+    {
         mount.surface(format!("the native API at `{prefix}`"));
         native::routes(&mut mount, prefix);
     }
@@ -95,10 +112,19 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .router
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method not allowed")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "Method not allowed",
+            )
         })
-        .layer(middleware::from_fn_with_state(state.clone(), context::request_context))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            context::request_context,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
         .with_state(state);
     Ok(router)
 }
@@ -119,8 +145,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(Client(RequestContext { ip, user_agent, request_id: Some(context::current_request_id()) }))
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Client(RequestContext {
+            ip,
+            user_agent,
+            request_id: Some(context::current_request_id()),
+        }))
     }
 }

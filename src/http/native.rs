@@ -10,11 +10,11 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::{
-    AppState, Mount,
+    AppState, Client, Mount,
     auth::{Caller, MaybeCaller},
     error::ApiError,
     input::{Fields, FormOrJson, Text},
-    Client, no_store,
+    no_store,
 };
 use crate::{
     core::{IssuedTokens, Registration, rfc3339},
@@ -42,18 +42,36 @@ pub fn token_pair(t: &IssuedTokens) -> Value {
     })
 }
 
-async fn register(State(app): State<AppState>, Client(ctx): Client, body: Fields) -> Result<Response, ApiError> {
+async fn register(
+    State(app): State<AppState>,
+    Client(ctx): Client,
+    body: Fields,
+) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::default();
     let username = body.required("username", Text::Trimmed, &mut errors);
     let email = body.required("email", Text::Trimmed, &mut errors);
     let password = body.required("password", Text::Exact, &mut errors);
-    let first_name = body.optional("first_name", Text::Trimmed, &mut errors).unwrap_or_default();
-    let last_name = body.optional("last_name", Text::Trimmed, &mut errors).unwrap_or_default();
-    let username = username.and_then(|u| Username::parse(&u).map_err(|m| errors.add("username", m)).ok());
+    let first_name = body
+        .optional("first_name", Text::Trimmed, &mut errors)
+        .unwrap_or_default();
+    let last_name = body
+        .optional("last_name", Text::Trimmed, &mut errors)
+        .unwrap_or_default();
+    let username = username.and_then(|u| {
+        Username::parse(&u)
+            .map_err(|m| errors.add("username", m))
+            .ok()
+    });
     let email = email.and_then(|e| Email::parse(&e).map_err(|m| errors.add("email", m)).ok());
     let password = match (&password, &username, &email) {
-        (Some(p), Some(u), Some(e)) => app.new_password(p, &[u.as_str(), e.as_str()]).map_err(|m| errors.add("password", m)).ok(),
-        (Some(p), _, _) => app.new_password(p, &[]).map_err(|m| errors.add("password", m)).ok(),
+        (Some(p), Some(u), Some(e)) => app
+            .new_password(p, &[u.as_str(), e.as_str()])
+            .map_err(|m| errors.add("password", m))
+            .ok(),
+        (Some(p), _, _) => app
+            .new_password(p, &[])
+            .map_err(|m| errors.add("password", m))
+            .ok(),
         _ => None,
     };
     for (name, value) in [("first_name", &first_name), ("last_name", &last_name)] {
@@ -80,7 +98,11 @@ async fn register(State(app): State<AppState>, Client(ctx): Client, body: Fields
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
-async fn token(State(app): State<AppState>, Client(ctx): Client, FormOrJson(body): FormOrJson) -> Result<Response, ApiError> {
+async fn token(
+    State(app): State<AppState>,
+    Client(ctx): Client,
+    FormOrJson(body): FormOrJson,
+) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::default();
     let username = body.required("username", Text::Trimmed, &mut errors);
     let password = body.required("password", Text::Exact, &mut errors);
@@ -91,7 +113,11 @@ async fn token(State(app): State<AppState>, Client(ctx): Client, FormOrJson(body
     Ok(no_store(Json(token_pair(&issued))))
 }
 
-async fn refresh(State(app): State<AppState>, Client(ctx): Client, FormOrJson(body): FormOrJson) -> Result<Response, ApiError> {
+async fn refresh(
+    State(app): State<AppState>,
+    Client(ctx): Client,
+    FormOrJson(body): FormOrJson,
+) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::default();
     let Some(presented) = body.required("refresh_token", Text::Exact, &mut errors) else {
         return Err(ApiError::validation(&errors));
@@ -131,7 +157,9 @@ async fn logout(
     let (session_id, user_id) = match caller {
         Some(caller) => (caller.claims.sid.clone(), caller.user_id()?),
         None => {
-            let presented = body.optional("refresh_token", Text::Exact, &mut errors).ok_or_else(ApiError::unauthorized)?;
+            let presented = body
+                .optional("refresh_token", Text::Exact, &mut errors)
+                .ok_or_else(ApiError::unauthorized)?;
             let info = app.inspect_refresh(&presented).await?;
             (info.session_id, info.user_id)
         }
@@ -141,6 +169,9 @@ async fn logout(
 }
 
 async fn me(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let user = app.user(caller.user_id()?).await.map_err(|_| ApiError::token_invalid())?;
+    let user = app
+        .user(caller.user_id()?)
+        .await
+        .map_err(|_| ApiError::token_invalid())?;
     Ok(no_store(Json(user)))
 }

@@ -42,8 +42,12 @@ async fn health(State(app): State<AppState>) -> Response {
             "timestamp": rfc3339(app.clock.now()),
         });
         let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
 }
@@ -56,14 +60,25 @@ async fn jwks(State(app): State<AppState>) -> Response {
     let body = app.keys.jwks();
     let mut response = (StatusCode::OK, body.as_str().to_owned()).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     response
 }
 
 async fn advance_clock(State(app): State<AppState>, body: Fields) -> Result<Response, ApiError> {
-    let secs = body.get("advance").and_then(serde_json::Value::as_i64).filter(|s| *s >= 0);
-    let secs = secs.ok_or_else(|| ApiError::bad_request("`advance` must be a non-negative whole number of seconds"))?;
+    let secs = body
+        .get("advance")
+        .and_then(serde_json::Value::as_i64)
+        .filter(|s| *s >= 0);
+    let secs = secs.ok_or_else(|| {
+        ApiError::bad_request("`advance` must be a non-negative whole number of seconds")
+    })?;
     app.clock.advance(secs);
     Ok(Json(json!({"now": app.clock.now()})).into_response())
 }

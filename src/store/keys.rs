@@ -18,7 +18,9 @@ impl Store {
     pub async fn signing_keys(&self, retired_since: i64) -> Result<Vec<KeyRow>> {
         let sql = "SELECT kid, algorithm, private_der, public_jwk, created_at, retired_at FROM signing_keys \
                    WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at, kid";
-        Ok(on_db!(self.db(), pool => sqlx::query_as(sql).bind(retired_since).fetch_all(pool).await?))
+        Ok(
+            on_db!(self.db(), pool => sqlx::query_as(sql).bind(retired_since).fetch_all(pool).await?),
+        )
     }
 
     pub async fn insert_signing_key(&self, k: &KeyRow) -> Result<()> {

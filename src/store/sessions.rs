@@ -74,13 +74,23 @@ impl Store {
     }
 
     pub async fn find_session(&self, id: &str) -> Result<Option<SessionRow>> {
-        let sql = concat!("SELECT ", session_columns!(), " FROM sessions s WHERE s.id = $1");
+        let sql = concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions s WHERE s.id = $1"
+        );
         Ok(on_db!(self.db(), pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?))
     }
 
     /// Moves the session from `presented` to `successor` if `presented` is still current and
     /// the session is live. Exactly one of any number of concurrent callers wins.
-    pub async fn rotate_refresh(&self, session_id: &str, presented: &str, successor: &str, now: i64) -> Result<bool> {
+    pub async fn rotate_refresh(
+        &self,
+        session_id: &str,
+        presented: &str,
+        successor: &str,
+        now: i64,
+    ) -> Result<bool> {
         let update = "UPDATE sessions SET previous_hash = current_hash, current_hash = $1, rotated_at = $2, \
                       last_used_at = $2 WHERE id = $3 AND current_hash = $4 AND revoked_at IS NULL";
         let token = "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)";
@@ -101,7 +111,13 @@ impl Store {
     /// Ends sessions and records their ids for every instance's revocation view.
     /// Returns the ids that this call revoked. `keep_until` bounds how long the record matters
     /// (the longest an access token of these sessions can live).
-    pub async fn revoke_sessions(&self, which: Revoke<'_>, reason: &str, now: i64, keep_until: i64) -> Result<Vec<String>> {
+    pub async fn revoke_sessions(
+        &self,
+        which: Revoke<'_>,
+        reason: &str,
+        now: i64,
+        keep_until: i64,
+    ) -> Result<Vec<String>> {
         macro_rules! revoke_where {
             ($filter:literal) => {
                 concat!(
@@ -138,7 +154,9 @@ impl Store {
     /// Revocations recorded at or after `since` that still matter at `now`.
     pub async fn revocations_since(&self, since: i64, now: i64) -> Result<Vec<(String, i64)>> {
         let sql = "SELECT session_id, expires_at FROM revocations WHERE revoked_at >= $1 AND expires_at > $2";
-        Ok(on_db!(self.db(), pool => sqlx::query_as(sql).bind(since).bind(now).fetch_all(pool).await?))
+        Ok(
+            on_db!(self.db(), pool => sqlx::query_as(sql).bind(since).bind(now).fetch_all(pool).await?),
+        )
     }
 
     /// Forgets revocation records and refresh history that can no longer matter.

@@ -83,12 +83,19 @@ impl Store {
 
     pub async fn role_exists(&self, name: &str) -> Result<bool> {
         let sql = "SELECT COUNT(*) FROM roles WHERE name = $1";
-        let n: i64 = on_db!(self.db(), pool => sqlx::query_scalar(sql).bind(name).fetch_one(pool).await?);
+        let n: i64 =
+            on_db!(self.db(), pool => sqlx::query_scalar(sql).bind(name).fetch_one(pool).await?);
         Ok(n > 0)
     }
 
     /// Replaces the hash only if it is still the one that was verified (no lost update).
-    pub async fn replace_password_hash(&self, id: i64, old: &str, new: &str, now: i64) -> Result<bool> {
+    pub async fn replace_password_hash(
+        &self,
+        id: i64,
+        old: &str,
+        new: &str,
+        now: i64,
+    ) -> Result<bool> {
         let sql = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4";
         let done = on_db!(self.db(), pool => sqlx::query(sql).bind(new).bind(now).bind(id).bind(old)
             .execute(pool).await?.rows_affected());
