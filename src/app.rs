@@ -54,6 +54,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         "listening on http://{local}"
     );
     let upkeep = tokio::spawn(upkeep(state.clone()));
+    let follower = tokio::spawn(follow_other_instances(state.clone()));
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -61,19 +62,50 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     upkeep.abort();
+    follower.abort();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Every second: other instances' revocations. Every minute: keys and pruning.
+/// Every second: other instances' revocations. Every 5 s: signing keys. Every minute: pruning.
 async fn upkeep(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
     loop {
         tick.tick().await;
         n += 1;
-        state.sync(n % 60 == 0).await;
+        state.sync_revocations().await;
+        if n % 5 == 0 {
+            state.reload_keys().await;
+        }
+        if n % 60 == 0 {
+            state.prune().await;
+        }
+    }
+}
+
+/// On PostgreSQL, applies other instances' revocations and key changes as they happen.
+/// The once-a-second poll in `upkeep` remains the backstop for anything missed.
+async fn follow_other_instances(state: AppState) {
+    let mut listener = loop {
+        match state.store.listen().await {
+            Ok(Some(listener)) => break listener,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other instances yet");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    loop {
+        match listener.next().await {
+            Ok(event) => state.apply(event).await,
+            Err(e) => {
+                tracing::debug!(error = %e, "listener lost the database; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 

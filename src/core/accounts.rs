@@ -5,7 +5,7 @@ use serde_json::json;
 use super::{Core, CoreError, IssuedTokens, RequestContext, Result};
 use crate::{
     domain::{Email, FieldErrors, NewPassword, Secret, User, Username},
-    store::{NewUserRow, StoreError, UserRow},
+    store::{NewUserRow, Revoke, StoreError, UserRow},
 };
 
 /// A validated registration request.
@@ -140,6 +140,58 @@ impl Core {
         if let Err(e) = outcome {
             tracing::warn!(error = %e, user_id = row.id, "password hash upgrade failed");
         }
+    }
+
+    /// Changes the caller's password after checking the current one, and ends every other
+    /// session of the user in the same transaction.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        session_id: &str,
+        current: &Secret,
+        new_raw: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let row = self
+            .store
+            .find_user(user_id)
+            .await?
+            .ok_or(CoreError::TokenInvalid)?;
+        let verdict = self
+            .hasher
+            .verify(current, Some(&row.password_hash))
+            .await?;
+        if !verdict.valid {
+            let errors =
+                FieldErrors::single("current_password", "The current password is incorrect.");
+            return Err(CoreError::Validation(errors));
+        }
+        let new = self
+            .new_password(new_raw, &[&row.username, &row.email])
+            .map_err(|m| CoreError::Validation(FieldErrors::single("new_password", m)))?;
+        let hash = self.hasher.hash(new.secret()).await?;
+        let revocation = self.revocation(
+            Revoke::AllOfUserExcept(user_id, session_id),
+            "password_changed",
+        );
+        let ids = self
+            .store
+            .change_password(user_id, &row.password_hash, &hash, &revocation)
+            .await?
+            // Changed concurrently by another request: let the caller retry with fresh data.
+            .ok_or(CoreError::Validation(FieldErrors::single(
+                "current_password",
+                "The password was just changed; try again.",
+            )))?;
+        let revoked = self.revoked_locally(ids, revocation.keep_until);
+        self.audit(
+            "password.changed",
+            Some(user_id),
+            ctx,
+            json!({"sessions_revoked": revoked}),
+        )
+        .await;
+        Ok(())
     }
 
     pub async fn user(&self, id: i64) -> Result<User> {

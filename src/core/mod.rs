@@ -22,7 +22,7 @@ pub use tokens::{AccessClaims, AccessToken};
 use crate::{
     config::Settings,
     domain::{FieldErrors, PasswordPolicy},
-    store::{AuditEvent, Store, StoreError},
+    store::{AuditEvent, Event, Store, StoreError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -101,20 +101,41 @@ impl Core {
         })
     }
 
-    /// Periodic upkeep: other instances' revocations and keys, and pruning.
-    pub async fn sync(&self, full: bool) {
-        let now = self.clock.now();
-        if let Err(e) = self.revocations.sync(&self.store, now).await {
+    /// Applies another instance's change announced through the database.
+    pub async fn apply(&self, event: Event) {
+        match event {
+            Event::Revoked(ids, until) => {
+                self.revoked_locally(ids, until);
+            }
+            Event::KeysChanged => self.reload_keys().await,
+            Event::Resync => {
+                self.sync_revocations().await;
+                self.reload_keys().await;
+            }
+        }
+    }
+
+    /// Pulls revocations other instances recorded (the backstop for missed notifications,
+    /// and the only channel between instances sharing a SQLite file).
+    pub async fn sync_revocations(&self) {
+        if let Err(e) = self.revocations.sync(&self.store, self.clock.now()).await {
             tracing::warn!(error = %e, "revocation sync failed");
         }
-        if full {
-            self.revocations.prune(now);
-            if let Err(e) = self.keys.reload(&self.store, now).await {
-                tracing::warn!(error = %e, "signing key reload failed");
-            }
-            if let Err(e) = self.store.prune_expired(now).await {
-                tracing::warn!(error = %e, "pruning expired sessions failed");
-            }
+    }
+
+    /// Picks up keys added or retired by other instances or `castellan keys rotate`.
+    pub async fn reload_keys(&self) {
+        if let Err(e) = self.keys.reload(&self.store, self.clock.now()).await {
+            tracing::warn!(error = %e, "signing key reload failed");
+        }
+    }
+
+    /// Forgets what can no longer matter: expired revocations and sessions.
+    pub async fn prune(&self) {
+        let now = self.clock.now();
+        self.revocations.prune(now);
+        if let Err(e) = self.store.prune_expired(now).await {
+            tracing::warn!(error = %e, "pruning expired sessions failed");
         }
     }
 

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{AccessToken, Core, CoreError, RequestContext, Result, secrets};
 use crate::{
     domain::User,
-    store::{NewSession, Revoke, SessionRow},
+    store::{NewSession, Revocation, Revoke, SessionRow},
 };
 
 /// Everything a login or refresh hands back; each dialect renders what it needs.
@@ -150,19 +150,31 @@ impl Core {
     }
 
     /// Ends sessions everywhere: their refresh tokens stop at once, and their access tokens
-    /// are refused here at once and on other instances at their next sync.
+    /// are refused here at once and on other instances as soon as they hear of it.
     pub async fn revoke_sessions(&self, which: Revoke<'_>, reason: &str) -> Result<usize> {
+        let revocation = self.revocation(which, reason);
+        let ids = self.store.revoke_sessions(&revocation).await?;
+        Ok(self.revoked_locally(ids, revocation.keep_until))
+    }
+
+    pub(crate) fn revocation<'a>(&self, which: Revoke<'a>, reason: &'a str) -> Revocation<'a> {
         let now = self.clock.now();
-        let keep_until =
-            now + self.settings.tokens.access_ttl.as_secs() + self.settings.tokens.leeway.as_secs();
-        let ids = self
-            .store
-            .revoke_sessions(which, reason, now, keep_until)
-            .await?;
-        for id in &ids {
-            self.revocations.insert(id.clone(), keep_until);
+        let tokens = &self.settings.tokens;
+        let keep_until = now + tokens.access_ttl.as_secs() + tokens.leeway.as_secs();
+        Revocation {
+            which,
+            reason,
+            now,
+            keep_until,
         }
-        Ok(ids.len())
+    }
+
+    pub(crate) fn revoked_locally(&self, ids: Vec<String>, until: i64) -> usize {
+        let n = ids.len();
+        for id in ids {
+            self.revocations.insert(id, until);
+        }
+        n
     }
 
     /// Logout by session (from an access token) or by refresh token; `all` ends every

@@ -17,7 +17,7 @@ use super::{
     no_store,
 };
 use crate::{
-    core::{IssuedTokens, Registration, rfc3339},
+    core::{CoreError, IssuedTokens, Registration, rfc3339},
     domain::{Email, FieldErrors, Secret, Username},
 };
 
@@ -31,6 +31,7 @@ pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/token/verify", post(verify));
     mount.route(prefix, "/logout", post(logout));
     mount.route(prefix, "/me", get(me));
+    mount.route(prefix, "/password/change", post(change_password));
 }
 
 pub fn token_pair(t: &IssuedTokens) -> Value {
@@ -169,9 +170,34 @@ async fn logout(
 }
 
 async fn me(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let user = app
-        .user(caller.user_id()?)
-        .await
-        .map_err(|_| ApiError::token_invalid())?;
+    // A token whose user no longer exists is as good as revoked.
+    let user = app.user(caller.user_id()?).await.map_err(|e| match e {
+        CoreError::NotFound => ApiError::token_invalid(),
+        other => other.into(),
+    })?;
     Ok(no_store(Json(user)))
+}
+
+async fn change_password(
+    State(app): State<AppState>,
+    caller: Caller,
+    Client(ctx): Client,
+    body: Fields,
+) -> Result<Response, ApiError> {
+    let mut errors = FieldErrors::default();
+    let current = body.required("current_password", Text::Exact, &mut errors);
+    let new = body.required("new_password", Text::Exact, &mut errors);
+    let (Some(current), Some(new)) = (current, new) else {
+        return Err(ApiError::validation(&errors));
+    };
+    let user_id = caller.user_id()?;
+    app.change_password(
+        user_id,
+        &caller.claims.sid,
+        &Secret::new(current),
+        &new,
+        &ctx,
+    )
+    .await?;
+    Ok(no_store(Json(json!({"message": "Password changed"}))))
 }

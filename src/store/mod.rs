@@ -3,6 +3,7 @@
 
 mod audit;
 mod keys;
+mod notify;
 mod sessions;
 mod users;
 
@@ -16,7 +17,8 @@ use sqlx::{
 
 pub use audit::AuditEvent;
 pub use keys::{KeyRow, ServerSecret};
-pub use sessions::{NewSession, RefreshLookup, Revoke, SessionRow};
+pub use notify::{Event, Listener};
+pub use sessions::{NewSession, RefreshLookup, Revocation, Revoke, SessionRow};
 pub use users::{NewUserRow, UserRow};
 
 /// The connection pool of whichever backend `database.url` names.

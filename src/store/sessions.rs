@@ -34,10 +34,56 @@ pub struct NewSession<'a> {
 }
 
 /// Which sessions a revocation ends.
+#[derive(Clone, Copy)]
 pub enum Revoke<'a> {
     One(&'a str),
     AllOfUser(i64),
     AllOfUserExcept(i64, &'a str),
+}
+
+/// A revocation: which sessions, why, when, and until when the record matters (the longest
+/// an access token of these sessions can live).
+pub struct Revocation<'a> {
+    pub which: Revoke<'a>,
+    pub reason: &'a str,
+    pub now: i64,
+    pub keep_until: i64,
+}
+
+macro_rules! revoke_where {
+    ($filter:literal) => {
+        concat!(
+            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE revoked_at IS NULL AND ",
+            $filter,
+            " RETURNING id"
+        )
+    };
+}
+
+/// Marks the sessions revoked and records them, inside the caller's transaction `$tx`;
+/// evaluates to the revoked ids.
+macro_rules! revoke_in {
+    ($tx:ident, $r:expr) => {{
+        let r: &Revocation<'_> = $r;
+        let update = match r.which {
+            Revoke::One(_) => revoke_where!("id = $3"),
+            Revoke::AllOfUser(_) => revoke_where!("user_id = $3"),
+            Revoke::AllOfUserExcept(..) => revoke_where!("user_id = $3 AND id <> $4"),
+        };
+        let query = sqlx::query_scalar(update).bind(r.now).bind(r.reason);
+        let query = match r.which {
+            Revoke::One(id) => query.bind(id),
+            Revoke::AllOfUser(user) => query.bind(user),
+            Revoke::AllOfUserExcept(user, id) => query.bind(user).bind(id),
+        };
+        let ids: Vec<String> = query.fetch_all(&mut *$tx).await?;
+        let record = "INSERT INTO revocations (session_id, revoked_at, expires_at) VALUES ($1, $2, $3) \
+                      ON CONFLICT (session_id) DO NOTHING";
+        for sid in &ids {
+            sqlx::query(record).bind(sid).bind(r.now).bind(r.keep_until).execute(&mut *$tx).await?;
+        }
+        ids
+    }};
 }
 
 macro_rules! session_columns {
@@ -109,46 +155,42 @@ impl Store {
     }
 
     /// Ends sessions and records their ids for every instance's revocation view.
-    /// Returns the ids that this call revoked. `keep_until` bounds how long the record matters
-    /// (the longest an access token of these sessions can live).
-    pub async fn revoke_sessions(
-        &self,
-        which: Revoke<'_>,
-        reason: &str,
-        now: i64,
-        keep_until: i64,
-    ) -> Result<Vec<String>> {
-        macro_rules! revoke_where {
-            ($filter:literal) => {
-                concat!(
-                    "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE revoked_at IS NULL AND ",
-                    $filter,
-                    " RETURNING id"
-                )
-            };
-        }
-        let update = match which {
-            Revoke::One(_) => revoke_where!("id = $3"),
-            Revoke::AllOfUser(_) => revoke_where!("user_id = $3"),
-            Revoke::AllOfUserExcept(..) => revoke_where!("user_id = $3 AND id <> $4"),
-        };
-        let record = "INSERT INTO revocations (session_id, revoked_at, expires_at) VALUES ($1, $2, $3) \
-                      ON CONFLICT (session_id) DO NOTHING";
-        on_db!(self.db(), pool => {
+    /// Returns the ids that this call revoked.
+    pub async fn revoke_sessions(&self, r: &Revocation<'_>) -> Result<Vec<String>> {
+        let ids = on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
-            let query = sqlx::query_scalar(update).bind(now).bind(reason);
-            let query = match which {
-                Revoke::One(id) => query.bind(id),
-                Revoke::AllOfUser(user) => query.bind(user),
-                Revoke::AllOfUserExcept(user, id) => query.bind(user).bind(id),
-            };
-            let ids: Vec<String> = query.fetch_all(&mut *tx).await?;
-            for sid in &ids {
-                sqlx::query(record).bind(sid).bind(now).bind(keep_until).execute(&mut *tx).await?;
-            }
+            let ids = revoke_in!(tx, r);
             tx.commit().await?;
-            Ok(ids)
-        })
+            ids
+        });
+        self.publish_revocations(&ids, r.keep_until).await;
+        Ok(ids)
+    }
+
+    /// Replaces a password hash (only if it is still `old_hash`) and performs `r`, in one
+    /// transaction. `None` when the hash changed underneath.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        old_hash: &str,
+        new_hash: &str,
+        r: &Revocation<'_>,
+    ) -> Result<Option<Vec<String>>> {
+        let update = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4";
+        let ids = on_db!(self.db(), pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(update).bind(new_hash).bind(r.now).bind(user_id).bind(old_hash)
+                .execute(&mut *tx).await?.rows_affected() == 1;
+            if !changed {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let ids = revoke_in!(tx, r);
+            tx.commit().await?;
+            ids
+        });
+        self.publish_revocations(&ids, r.keep_until).await;
+        Ok(Some(ids))
     }
 
     /// Revocations recorded at or after `since` that still matter at `now`.

@@ -4,6 +4,8 @@
 //! `CASTELLAN_TEST_PG` is the PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres).
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::{
     process::Stdio,
     sync::{Arc, Mutex},
@@ -34,7 +36,8 @@ pub fn backend() -> Backend {
 }
 
 fn pg_admin_url() -> String {
-    std::env::var("CASTELLAN_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CASTELLAN_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A fresh database for one test; removed on drop.
@@ -50,16 +53,37 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let url = format!("sqlite://{}", dir.path().join("castellan.db").display());
-                TestDb { url, _dir: Some(dir), pg_name: None }
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
             }
             Backend::Postgres => {
-                let name = format!("castellan_test_{}", castellan::core::secrets::random_token(9).to_lowercase().replace(['-', '_'], "x"));
-                let admin = sqlx::PgPool::connect(&pg_admin_url()).await.expect("PostgreSQL is not reachable");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
+                let name = format!(
+                    "castellan_test_{}",
+                    castellan::core::secrets::random_token(9)
+                        .to_lowercase()
+                        .replace(['-', '_'], "x")
+                );
+                let admin = sqlx::PgPool::connect(&pg_admin_url())
+                    .await
+                    .expect("PostgreSQL is not reachable");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .expect("create database");
                 admin.close().await;
                 let base = pg_admin_url();
-                let url = format!("{}/{name}", base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base));
-                TestDb { url, _dir: None, pg_name: Some(name) }
+                let url = format!(
+                    "{}/{name}",
+                    base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base)
+                );
+                TestDb {
+                    url,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -67,13 +91,22 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         // Drop runs outside any runtime guarantee; use a private one on a plain thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async {
                 if let Ok(admin) = sqlx::PgPool::connect(&pg_admin_url()).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
                     admin.close().await;
                 }
             });
@@ -108,6 +141,12 @@ impl TestServer {
 
     /// Another server on the same database (multi-instance and restart tests).
     pub async fn start_on(db: Arc<TestDb>, env: &[(&str, &str)]) -> Self {
+        let url = db.url.clone();
+        Self::start_with_url(db, &url, env).await
+    }
+
+    /// A server on `db`, reached through `url` (e.g. through a fault-injecting proxy).
+    pub async fn start_with_url(db: Arc<TestDb>, url: &str, env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_castellan"));
         cmd.arg("serve");
         for (key, _) in std::env::vars() {
@@ -116,12 +155,15 @@ impl TestServer {
             }
         }
         cmd.env("CASTELLAN_SERVER__BIND", "127.0.0.1:0")
-            .env("CASTELLAN_DATABASE__URL", &db.url)
+            .env("CASTELLAN_DATABASE__URL", url)
             .env("CASTELLAN_LOG__LEVEL", "info");
         for (k, v) in TEST_DEFAULTS.iter().chain(env.iter()) {
             cmd.env(k, v);
         }
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null()).kill_on_drop(true);
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn castellan");
         let stderr = child.stderr.take().expect("stderr");
         let logs = Arc::new(Mutex::new(String::new()));
@@ -131,15 +173,24 @@ impl TestServer {
                 logs.lock().unwrap().push_str(&format!("{line}\n"));
                 if let Some(at) = line.find("listening on http://") {
                     let rest = &line[at + "listening on http://".len()..];
-                    let addr: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                        .collect();
                     return Some(addr);
                 }
             }
             None
         };
-        let addr = tokio::time::timeout(Duration::from_secs(60), find_addr).await.ok().flatten();
+        let addr = tokio::time::timeout(Duration::from_secs(60), find_addr)
+            .await
+            .ok()
+            .flatten();
         let Some(addr) = addr else {
-            panic!("castellan did not start; its output:\n{}", logs.lock().unwrap());
+            panic!(
+                "castellan did not start; its output:\n{}",
+                logs.lock().unwrap()
+            );
         };
         let sink = logs.clone();
         tokio::spawn(async move {
@@ -147,8 +198,17 @@ impl TestServer {
                 sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-        TestServer { base: format!("http://{addr}"), client, child, logs, db }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        TestServer {
+            base: format!("http://{addr}"),
+            client,
+            child,
+            logs,
+            db,
+        }
     }
 
     pub fn logs(&self) -> String {
@@ -159,12 +219,48 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// SIGKILL: no graceful shutdown, no flushing.
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }
 
+    /// Sends a signal (`KILL`, `TERM`) without waiting; usable while requests are in flight.
+    pub fn signal(&self, name: &str) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .arg(format!("-{name}"))
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
+    /// SIGTERM, then waits for the process to exit; returns whether it exited cleanly.
+    pub async fn terminate(&mut self) -> bool {
+        self.signal("TERM");
+        matches!(tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await, Ok(Ok(s)) if s.success())
+    }
+
     /// Sends a request; `body` as JSON when given. Returns status, parsed body and headers.
-    pub async fn call(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        self.try_call(method, path, bearer, body)
+            .await
+            .expect("request failed")
+    }
+
+    /// Like `call`, but a transport failure (server gone) is `None` rather than a panic.
+    pub async fn try_call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Option<Reply> {
         let mut req = self.client.request(method, self.url(path));
         if let Some(token) = bearer {
             req = req.bearer_auth(token);
@@ -172,7 +268,7 @@ impl TestServer {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        Reply::from(req.send().await.expect("request")).await
+        Some(Reply::from(req.send().await.ok()?).await)
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
@@ -187,14 +283,29 @@ impl TestServer {
         let reply = self
             .post("/auth/register", json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}))
             .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "register {username}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "register {username}: {}",
+            reply.body
+        );
         reply
     }
 
     /// Logs in and returns (access token, refresh token).
     pub async fn login(&self, username: &str) -> (String, String) {
-        let reply = self.post("/auth/token", json!({"username": username, "password": PASSWORD})).await;
-        assert_eq!(reply.status, StatusCode::OK, "login {username}: {}", reply.body);
+        let reply = self
+            .post(
+                "/auth/token",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login {username}: {}",
+            reply.body
+        );
         (reply.str("access_token"), reply.str("refresh_token"))
     }
 
@@ -222,15 +333,26 @@ impl Reply {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, headers, body, text }
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub fn str(&self, key: &str) -> String {
-        self.body[key].as_str().unwrap_or_else(|| panic!("no string `{key}` in {}", self.body)).to_owned()
+        self.body[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string `{key}` in {}", self.body))
+            .to_owned()
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 
     /// Asserts the native error shape and code.
@@ -238,8 +360,20 @@ impl Reply {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
         assert_eq!(self.body["status"], "error", "body: {}", self.text);
         assert_eq!(self.body["error"]["code"], code, "body: {}", self.text);
-        assert!(self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-        assert!(self.body["error"]["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
-        assert!(self.body["error"]["request_id"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        assert!(
+            self.body["error"]["timestamp"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z'))
+        );
+        assert!(
+            self.body["error"]["request_id"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty())
+        );
     }
 }
