@@ -10,6 +10,16 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
 pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+redis_up() { (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; }
+
+start_redis() {
+  command -v redis-server >/dev/null || return 1
+  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+  for _ in $(seq 1 30); do redis_up && return 0; sleep 1; done
+  return 1
+}
 
 start_pg() {
   command -v pg_ctlcluster >/dev/null || return 1
@@ -30,10 +40,23 @@ cargo build --tests --quiet
 
 ran=()
 skipped=()
+# Tests named redis_* need Redis at 127.0.0.1:6379.
+skip_args=(--skip pg_only_)
+if ! redis_up && [ "${CI:-}" = "true" ]; then
+  echo "== Redis is not running; starting it"
+  start_redis || { echo "Redis could not be started: CI requires it" >&2; exit 1; }
+fi
+if ! redis_up; then
+  skip_args+=(--skip redis_)
+  skipped+=("redis tests (Redis not reachable at 127.0.0.1:6379)")
+fi
+
 echo "== unit tests and black-box tests on SQLite"
 # Tests named pg_only_* inject PostgreSQL faults; they run in the PostgreSQL pass.
-CASTELLAN_TEST_BACKEND=sqlite cargo test --no-fail-fast -- --skip pg_only_ 2>&1 | tee -a "$log"
+set +e
+CASTELLAN_TEST_BACKEND=sqlite cargo test --no-fail-fast -- "${skip_args[@]}" 2>&1 | tee -a "$log"
 status=${PIPESTATUS[0]}
+set -e
 ran+=(sqlite)
 
 if ! pg_up; then
@@ -45,7 +68,8 @@ fi
 if pg_up; then
   echo "== black-box tests on PostgreSQL"
   set +e
-  CASTELLAN_TEST_BACKEND=postgres CASTELLAN_TEST_PG="$PG_URL" cargo test --no-fail-fast --test '*' 2>&1 | tee -a "$log"
+  pg_skip=("${skip_args[@]:2}")
+  CASTELLAN_TEST_BACKEND=postgres CASTELLAN_TEST_PG="$PG_URL" cargo test --no-fail-fast --test '*' -- "${pg_skip[@]}" 2>&1 | tee -a "$log"
   pg_status=${PIPESTATUS[0]}
   set -e
   [ "$pg_status" -eq 0 ] || status=$pg_status
@@ -58,6 +82,6 @@ passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 echo
 echo "backends ran: ${ran[*]}"
-[ ${#skipped[@]} -eq 0 ] || echo "backends SKIPPED: ${skipped[*]}"
+for s in "${skipped[@]}"; do echo "SKIPPED: $s"; done
 echo "total: $passed passed, $failed failed"
 exit "$status"

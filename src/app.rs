@@ -8,7 +8,7 @@ use crate::{
     config::{LogFormat, Settings},
     core::Core,
     http::{self, AppState},
-    store::{PoolSettings, Store},
+    store::{Event, PoolSettings, Store, parse_revocation},
 };
 
 pub fn init_logging(settings: &Settings) {
@@ -55,6 +55,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let upkeep = tokio::spawn(upkeep(state.clone()));
     let follower = tokio::spawn(follow_other_instances(state.clone()));
+    let redis_follower = tokio::spawn(follow_redis(state.clone()));
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -63,6 +64,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     .await?;
     upkeep.abort();
     follower.abort();
+    redis_follower.abort();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -106,6 +108,28 @@ async fn follow_other_instances(state: AppState) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+}
+
+/// With Redis configured, applies revocations other instances announce there; resubscribes
+/// (and resynchronises from the database) whenever Redis comes back.
+async fn follow_redis(state: AppState) {
+    let Some(redis) = state.redis.clone() else {
+        return;
+    };
+    let channel = redis.revocation_channel();
+    loop {
+        match redis.follow(&channel).await {
+            Ok(messages) => {
+                let mut messages = std::pin::pin!(messages);
+                while let Some(payload) = futures_util::StreamExt::next(&mut messages).await {
+                    state.apply(parse_revocation(&payload)).await;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "redis subscription unavailable"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        state.apply(Event::Resync).await;
     }
 }
 

@@ -60,10 +60,21 @@ impl Default for Database {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Redis {
     pub url: Option<String>,
+    /// Namespace for keys and channels, so deployments can share one Redis.
+    pub prefix: String,
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: "castellan".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -294,6 +305,14 @@ impl Settings {
             || self.database.url.starts_with("postgresql://"))
         {
             return bad("database.url", "expected sqlite://FILE or postgres://…");
+        }
+        if self
+            .redis
+            .url
+            .as_ref()
+            .is_some_and(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+        {
+            return bad("redis.url", "expected redis://HOST:PORT");
         }
         if self.database.max_connections == 0 {
             return bad("database.max_connections", "must be at least 1");

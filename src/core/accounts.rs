@@ -183,6 +183,7 @@ impl Core {
                 "current_password",
                 "The password was just changed; try again.",
             )))?;
+        self.announce(&ids, revocation.keep_until).await;
         let revoked = self.revoked_locally(ids, revocation.keep_until);
         self.audit(
             "password.changed",

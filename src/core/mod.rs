@@ -22,6 +22,7 @@ pub use tokens::{AccessClaims, AccessToken};
 use crate::{
     config::Settings,
     domain::{FieldErrors, PasswordPolicy},
+    shared::RedisLink,
     store::{AuditEvent, Event, Store, StoreError},
 };
 
@@ -66,6 +67,8 @@ pub struct Core {
     pub keys: KeyRing,
     pub revocations: Revocations,
     pub hasher: PasswordHasher,
+    /// Optional Redis for fan-out and shared counters.
+    pub redis: Option<Arc<RedisLink>>,
     policy: PasswordPolicy,
     /// Derives each refresh token's successor, so a retried rotation returns the same one.
     refresh_key: Vec<u8>,
@@ -89,8 +92,13 @@ impl Core {
             .await?;
         let revocations = Revocations::default();
         revocations.sync(&store, now).await?;
+        let redis = match &settings.redis.url {
+            Some(url) => Some(RedisLink::new(url, &settings.redis.prefix)?),
+            None => None,
+        };
         Ok(Self {
             hasher: PasswordHasher::new(&settings.passwords)?,
+            redis,
             policy: PasswordPolicy::default(),
             settings,
             store,

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{AccessToken, Core, CoreError, RequestContext, Result, secrets};
 use crate::{
     domain::User,
-    store::{NewSession, Revocation, Revoke, SessionRow},
+    store::{NewSession, Revocation, Revoke, SessionRow, revocation_payload},
 };
 
 /// Everything a login or refresh hands back; each dialect renders what it needs.
@@ -154,7 +154,18 @@ impl Core {
     pub async fn revoke_sessions(&self, which: Revoke<'_>, reason: &str) -> Result<usize> {
         let revocation = self.revocation(which, reason);
         let ids = self.store.revoke_sessions(&revocation).await?;
+        self.announce(&ids, revocation.keep_until).await;
         Ok(self.revoked_locally(ids, revocation.keep_until))
+    }
+
+    /// Tells other instances through Redis, when configured (PostgreSQL has already been
+    /// told by the store; the poll is the backstop for both).
+    pub(crate) async fn announce(&self, ids: &[String], until: i64) {
+        if let (Some(redis), false) = (&self.redis, ids.is_empty()) {
+            redis
+                .publish(&redis.revocation_channel(), &revocation_payload(ids, until))
+                .await;
+        }
     }
 
     pub(crate) fn revocation<'a>(&self, which: Revoke<'a>, reason: &'a str) -> Revocation<'a> {

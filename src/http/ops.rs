@@ -26,13 +26,20 @@ pub fn routes(mount: &mut Mount, clock_control: bool) {
 
 async fn health(State(app): State<AppState>) -> Response {
     let db = tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await;
+    // Redis is optional: when it is down the service degrades to per-instance limits but
+    // stays healthy, and says so.
+    let redis = match &app.redis {
+        None => "not_configured",
+        Some(r) if r.is_up().await => "connected",
+        Some(_) => "disconnected",
+    };
     if matches!(db, Ok(Ok(()))) {
         let body = json!({
             "status": "healthy",
             "service": "castellan",
             "version": env!("CARGO_PKG_VERSION"),
             "uptime": app.uptime_secs().to_string(),
-            "dependencies": {"database": "connected", "redis": "not_configured"},
+            "dependencies": {"database": "connected", "redis": redis},
         });
         no_store(Json(body))
     } else {

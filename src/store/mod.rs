@@ -17,7 +17,7 @@ use sqlx::{
 
 pub use audit::AuditEvent;
 pub use keys::{KeyRow, ServerSecret};
-pub use notify::{Event, Listener};
+pub use notify::{Event, Listener, parse_revocation, revocation_payload};
 pub use sessions::{NewSession, RefreshLookup, Revocation, Revoke, SessionRow};
 pub use users::{NewUserRow, UserRow};
 

@@ -25,8 +25,8 @@ impl Store {
         if ids.is_empty() {
             return;
         }
-        let payload = serde_json::json!({"ids": ids, "until": until}).to_string();
-        self.notify(REVOCATIONS, &payload).await;
+        self.notify(REVOCATIONS, &revocation_payload(ids, until))
+            .await;
     }
 
     pub async fn publish_keys_changed(&self) {
@@ -74,17 +74,27 @@ impl Listener {
 }
 
 fn parse(channel: &str, payload: &str) -> Event {
+    match channel {
+        REVOCATIONS => parse_revocation(payload),
+        KEYS => Event::KeysChanged,
+        _ => Event::Resync,
+    }
+}
+
+/// The wire form of a revocation announcement, shared by every fan-out channel.
+pub fn revocation_payload(ids: &[String], until: i64) -> String {
+    serde_json::json!({"ids": ids, "until": until}).to_string()
+}
+
+/// Reads an announcement; anything unreadable asks for a resync instead.
+pub fn parse_revocation(payload: &str) -> Event {
     #[derive(serde::Deserialize)]
     struct Revoked {
         ids: Vec<String>,
         until: i64,
     }
-    match channel {
-        REVOCATIONS => match serde_json::from_str::<Revoked>(payload) {
-            Ok(r) => Event::Revoked(r.ids, r.until),
-            Err(_) => Event::Resync,
-        },
-        KEYS => Event::KeysChanged,
-        _ => Event::Resync,
+    match serde_json::from_str::<Revoked>(payload) {
+        Ok(r) => Event::Revoked(r.ids, r.until),
+        Err(_) => Event::Resync,
     }
 }
