@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Core, CoreError, IssuedTokens, RequestContext, Result};
+use super::{Core, CoreError, IssuedTokens, RequestContext, Result, throttle::Gate};
 use crate::{
     domain::{Email, FieldErrors, NewPassword, Secret, User, Username},
     store::{NewUserRow, Revoke, StoreError, UserRow},
@@ -77,8 +77,8 @@ impl Core {
         Ok(user_view(inserted, r.roles))
     }
 
-    /// Checks a username-or-email and password. Unknown, wrong, and disabled all fail the
-    /// same way after the same hashing work.
+    /// Checks a username-or-email and password. Unknown, wrong, disabled and locked all fail
+    /// the same way after about the same time.
     pub async fn authenticate(
         &self,
         login: &str,
@@ -86,6 +86,24 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<User> {
         let key = login.trim().to_lowercase();
+        let attempt = match self.admit_login(&key, ctx.ip.as_deref()).await? {
+            Gate::Open(attempt) => attempt,
+            Gate::SourceBlocked { retry_after } => {
+                self.audit("login.throttled", None, ctx, json!({"scope": "source"}))
+                    .await;
+                return Err(CoreError::RateLimited { retry_after });
+            }
+            Gate::Locked => {
+                self.audit(
+                    "login.throttled",
+                    None,
+                    ctx,
+                    json!({"scope": "account", "login": clip(login)}),
+                )
+                .await;
+                return Err(self.refuse_like_a_wrong_password().await);
+            }
+        };
         let row = if key.is_empty() || key.len() > 254 {
             None
         } else {
@@ -98,17 +116,18 @@ impl Core {
         let row = match row {
             Some(row) if verdict.valid && row.is_active => row,
             other => {
-                let user_id = other.map(|r| r.id);
+                self.login_failed(&attempt).await?;
                 self.audit(
                     "login.failure",
-                    user_id,
+                    other.map(|r| r.id),
                     ctx,
-                    json!({"login": login.chars().take(150).collect::<String>()}),
+                    json!({"login": clip(login)}),
                 )
                 .await;
                 return Err(CoreError::InvalidCredentials);
             }
         };
+        self.login_succeeded(&attempt).await?;
         if verdict.outdated {
             self.upgrade_hash(&row, password).await;
         }
@@ -204,6 +223,11 @@ impl Core {
         let roles = self.store.user_roles(row.id).await?;
         Ok(user_view(row, roles))
     }
+}
+
+/// At most 150 characters of what the client typed, for the audit trail.
+fn clip(login: &str) -> String {
+    login.chars().take(150).collect()
 }
 
 fn user_exists(existing: &UserRow, wanted: &Username) -> CoreError {

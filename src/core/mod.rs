@@ -7,6 +7,7 @@ mod passwords;
 mod revocations;
 pub mod secrets;
 mod sessions;
+mod throttle;
 mod tokens;
 
 use std::sync::Arc;
@@ -44,6 +45,9 @@ pub enum CoreError {
     /// The password hashing queue is full.
     #[error("overloaded")]
     Overloaded,
+    /// The caller has tried too often; it may try again after this many seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -144,6 +148,10 @@ impl Core {
         self.revocations.prune(now);
         if let Err(e) = self.store.prune_expired(now).await {
             tracing::warn!(error = %e, "pruning expired sessions failed");
+        }
+        let stale = now - 2 * 3600 - self.settings.limits.lock_max.as_secs();
+        if let Err(e) = self.store.prune_throttle(stale).await {
+            tracing::warn!(error = %e, "pruning throttle counters failed");
         }
     }
 

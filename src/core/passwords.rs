@@ -27,6 +27,8 @@ pub struct PasswordHasher {
     /// Verified when the user does not exist, so that costs the same as a wrong password.
     dummy_hash: String,
     capacity: usize,
+    /// Moving average of a verification, in microseconds.
+    typical_micros: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -47,6 +49,7 @@ impl PasswordHasher {
             admitted: Arc::new(Semaphore::new(workers + cfg.queue)),
             dummy_hash,
             capacity: workers + cfg.queue,
+            typical_micros: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         })
     }
 
@@ -68,8 +71,14 @@ impl PasswordHasher {
         let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
         let password = password.clone();
         let current = self.params.clone();
+        let typical = self.typical_micros.clone();
         let verdict = self
-            .run(move || verify_with(&current, password.expose(), &stored))
+            .run(move || {
+                let started = std::time::Instant::now();
+                let verdict = verify_with(&current, password.expose(), &stored);
+                record(&typical, started.elapsed());
+                verdict
+            })
             .await?;
         Ok(Verdict {
             valid: verdict.valid && exists,
@@ -97,11 +106,35 @@ impl PasswordHasher {
             .map_err(|e| CoreError::Internal(anyhow::anyhow!("hashing task failed: {e}")))
     }
 
+    /// About how long one verification takes, for answers that must take as long.
+    pub fn typical_verify_time(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(
+            self.typical_micros
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     /// Hashes waiting or running now.
     pub fn in_flight(&self) -> usize {
         self.capacity
             .saturating_sub(self.admitted.available_permits())
     }
+}
+
+/// Folds one measurement into the moving average (weight 1/8).
+fn record(average: &std::sync::atomic::AtomicU64, took: std::time::Duration) {
+    let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    let _ = average.fetch_update(
+        std::sync::atomic::Ordering::Relaxed,
+        std::sync::atomic::Ordering::Relaxed,
+        |old| {
+            Some(if old == 0 {
+                sample
+            } else {
+                old - old / 8 + sample / 8
+            })
+        },
+    );
 }
 
 fn argon2(params: &Params) -> Argon2<'static> {

@@ -129,6 +129,24 @@ impl Core {
         })
     }
 
+    /// The CSRF token of a session: derived, so any instance can check it without storage.
+    pub fn csrf_token(&self, session_id: &str) -> String {
+        secrets::hmac_b64(&self.refresh_key, format!("csrf:{session_id}").as_bytes())
+    }
+
+    /// The session a refresh token (current or rotated) belongs to, if it is still live.
+    pub async fn session_of_refresh(&self, presented: &str) -> Result<String> {
+        let found = self
+            .store
+            .find_by_refresh_hash(&secrets::digest(presented))
+            .await?
+            .ok_or(CoreError::TokenInvalid)?;
+        if found.session.revoked_at.is_some() {
+            return Err(CoreError::TokenInvalid);
+        }
+        Ok(found.session.id)
+    }
+
     /// The session of a refresh token that is current and live.
     pub async fn inspect_refresh(&self, presented: &str) -> Result<RefreshInfo> {
         let hash = secrets::digest(presented);

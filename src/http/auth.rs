@@ -1,13 +1,19 @@
-//! Bearer authentication as an extractor.
+//! Authentication as extractors: a bearer access token, or the access cookie of a browser
+//! session (then state-changing requests must also pass the CSRF checks).
 
-use axum::{extract::FromRequestParts, http::request::Parts};
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts},
+};
 
-use super::{AppState, error::ApiError};
+use super::{AppState, cookies, error::ApiError};
 use crate::core::AccessClaims;
 
 /// The caller proven by a valid access token of a live session.
 pub struct Caller {
     pub claims: AccessClaims,
+    /// Authenticated by cookie rather than by an `Authorization` header.
+    pub via_cookie: bool,
 }
 
 impl Caller {
@@ -21,11 +27,7 @@ impl Caller {
 
 /// The bearer token of the request, if it carries one.
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -33,35 +35,58 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The access token of the request and whether it came from a cookie.
+fn credentials(parts: &Parts, app: &AppState) -> Option<(String, bool)> {
+    if let Some(token) = bearer(parts) {
+        return Some((token.to_owned(), false));
+    }
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        return None;
+    }
+    cookies::read(&parts.headers, cookies::names(app).access).map(|t| (t, true))
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let claims = state
-            .verify_access_token(token)
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let malformed =
+            parts.headers.contains_key(header::AUTHORIZATION) && bearer(parts).is_none();
+        let (token, via_cookie) = credentials(parts, app).ok_or_else(|| {
+            if malformed {
+                ApiError::token_invalid()
+            } else {
+                ApiError::unauthorized()
+            }
+        })?;
+        let claims = app
+            .verify_access_token(&token)
             .await
             .map_err(|_| ApiError::token_invalid())?;
-        Ok(Caller { claims })
+        if via_cookie {
+            cookies::check_csrf(app, &parts.method, &parts.headers, &claims.sid)?;
+        }
+        Ok(Caller { claims, via_cookie })
     }
 }
 
-/// A caller if the request carries credentials; invalid credentials still fail.
+/// A caller if the request carries an access token (header or cookie); invalid ones still fail.
 pub struct MaybeCaller(pub Option<Caller>);
 
 impl FromRequestParts<AppState> for MaybeCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if parts
-            .headers
-            .contains_key(axum::http::header::AUTHORIZATION)
-        {
-            Ok(MaybeCaller(Some(
-                Caller::from_request_parts(parts, state).await?,
-            )))
-        } else {
-            Ok(MaybeCaller(None))
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let has_header = parts.headers.contains_key(header::AUTHORIZATION);
+        let has_cookie = cookies::read(&parts.headers, cookies::names(app).access).is_some();
+        if !(has_header || has_cookie) {
+            return Ok(MaybeCaller(None));
+        }
+        match Caller::from_request_parts(parts, app).await {
+            Ok(caller) => Ok(MaybeCaller(Some(caller))),
+            // An expired access cookie must not stop a logout by refresh cookie.
+            Err(e) if !has_header && e.code == "TOKEN_INVALID" => Ok(MaybeCaller(None)),
+            Err(e) => Err(e),
         }
     }
 }

@@ -85,6 +85,20 @@ impl ApiError {
         e
     }
 
+    pub fn rate_limited(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "Too many requests",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    pub fn forbidden(code: &'static str, message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -155,6 +169,7 @@ impl From<CoreError> for ApiError {
             }
             CoreError::NotFound => Self::not_found(),
             CoreError::Overloaded => Self::unavailable(1),
+            CoreError::RateLimited { retry_after } => Self::rate_limited(retry_after),
             CoreError::Store(StoreError::Unavailable(cause)) => {
                 tracing::error!(request_id = %current_request_id(), error = %cause, "database unavailable");
                 Self::unavailable(5)

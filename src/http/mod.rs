@@ -2,8 +2,10 @@
 
 mod auth;
 mod context;
+mod cookies;
 mod error;
 mod input;
+mod limits;
 mod native;
 mod ops;
 
@@ -25,6 +27,13 @@ use crate::core::{Core, RequestContext};
 pub struct Shared {
     core: Core,
     started: Instant,
+    http: HttpState,
+}
+
+/// State only the HTTP layer needs.
+pub struct HttpState {
+    proxies: limits::TrustedProxies,
+    counters: limits::LocalCounters,
 }
 
 /// The state every handler gets: the core, behind one `Arc`.
@@ -33,10 +42,19 @@ pub struct AppState(Arc<Shared>);
 
 impl AppState {
     pub fn new(core: Core) -> Self {
+        let http = HttpState {
+            proxies: limits::TrustedProxies::parse(&core.settings.server.trusted_proxies),
+            counters: limits::LocalCounters::default(),
+        };
         Self(Arc::new(Shared {
             core,
             started: Instant::now(),
+            http,
         }))
+    }
+
+    pub fn http(&self) -> &HttpState {
+        &self.0.http
     }
 
     pub fn uptime_secs(&self) -> u64 {
@@ -108,7 +126,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     if !mount.conflicts.is_empty() {
         anyhow::bail!("conflicting API mounts: {}", mount.conflicts.join("; "));
     }
-    let router = mount
+    let mut router = mount
         .router
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
@@ -118,15 +136,69 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
                 "Method not allowed",
             )
         })
+        // Innermost first: panics become 500s, then the per-client limit, CORS, and the
+        // request context around everything so every answer carries its request id.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_requests,
+        ));
+    if let Some(cors) = cors_layer(&settings.cors.allowed_origins) {
+        router = router.layer(cors);
+    }
+    let router = router
         .layer(middleware::from_fn_with_state(
             state.clone(),
             context::request_context,
         ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            ApiError::internal().into_response()
-        }))
         .with_state(state);
     Ok(router)
+}
+
+/// CORS for the configured origins only: exact matches, with credentials; no layer (so no
+/// CORS headers for anyone) when none is configured.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let headers = [
+        "content-type",
+        "authorization",
+        "x-csrf-token",
+        "x-auth-mode",
+        "x-api-key",
+        "x-request-id",
+    ];
+    let exposed = [
+        "x-request-id",
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+    ];
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers(headers.map(HeaderName::from_static))
+            .expose_headers(exposed.map(HeaderName::from_static))
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// Marks a response that carries credentials as never cacheable.
@@ -145,10 +217,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let ip = parts
+        // The address the rate limiter resolved (trusted proxies considered), else the peer.
+        let resolved = parts.extensions.get::<limits::ClientIp>().map(|c| c.0);
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+            .map(|c| c.0.ip());
+        let ip = resolved.or(peer).map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -5,6 +5,7 @@ mod audit;
 mod keys;
 mod notify;
 mod sessions;
+mod throttle;
 mod users;
 
 use std::{str::FromStr, time::Duration};
@@ -19,6 +20,7 @@ pub use audit::AuditEvent;
 pub use keys::{KeyRow, ServerSecret};
 pub use notify::{Event, Listener, parse_revocation, revocation_payload};
 pub use sessions::{NewSession, RefreshLookup, Revocation, Revoke, SessionRow};
+pub use throttle::Counter;
 pub use users::{NewUserRow, UserRow};
 
 /// The connection pool of whichever backend `database.url` names.

@@ -7,40 +7,33 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
     AppState, Client, Mount,
-    auth::{Caller, MaybeCaller},
+    auth::Caller,
     error::ApiError,
-    input::{Fields, FormOrJson, Text},
+    input::{Fields, Text},
     no_store,
 };
 use crate::{
-    core::{CoreError, IssuedTokens, Registration, rfc3339},
+    core::{CoreError, Registration, rfc3339},
     domain::{Email, FieldErrors, Secret, Username},
 };
 
+mod tokens;
+
 pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/register", post(register));
-    mount.route(prefix, "/token", post(token));
-    mount.route(prefix, "/token/refresh", post(refresh));
+    mount.route(prefix, "/token", post(tokens::login));
+    mount.route(prefix, "/token/refresh", post(tokens::refresh));
     if prefix.ends_with("/v1") {
-        mount.route(prefix, "/renew", post(refresh));
+        mount.route(prefix, "/renew", post(tokens::refresh));
     }
     mount.route(prefix, "/token/verify", post(verify));
-    mount.route(prefix, "/logout", post(logout));
+    mount.route(prefix, "/logout", post(tokens::logout));
     mount.route(prefix, "/me", get(me));
     mount.route(prefix, "/password/change", post(change_password));
-}
-
-pub fn token_pair(t: &IssuedTokens) -> Value {
-    json!({
-        "access_token": t.access.token,
-        "token_type": "bearer",
-        "expires_in": t.access.expires_in,
-        "refresh_token": t.refresh_token,
-    })
 }
 
 async fn register(
@@ -99,34 +92,6 @@ async fn register(
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
-async fn token(
-    State(app): State<AppState>,
-    Client(ctx): Client,
-    FormOrJson(body): FormOrJson,
-) -> Result<Response, ApiError> {
-    let mut errors = FieldErrors::default();
-    let username = body.required("username", Text::Trimmed, &mut errors);
-    let password = body.required("password", Text::Exact, &mut errors);
-    let (Some(username), Some(password)) = (username, password) else {
-        return Err(ApiError::validation(&errors));
-    };
-    let issued = app.login(&username, &Secret::new(password), &ctx).await?;
-    Ok(no_store(Json(token_pair(&issued))))
-}
-
-async fn refresh(
-    State(app): State<AppState>,
-    Client(ctx): Client,
-    FormOrJson(body): FormOrJson,
-) -> Result<Response, ApiError> {
-    let mut errors = FieldErrors::default();
-    let Some(presented) = body.required("refresh_token", Text::Exact, &mut errors) else {
-        return Err(ApiError::validation(&errors));
-    };
-    let issued = app.refresh(&presented, &ctx).await?;
-    Ok(no_store(Json(token_pair(&issued))))
-}
-
 async fn verify(State(app): State<AppState>, body: Fields) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::default();
     let Some(token) = body.required("token", Text::Exact, &mut errors) else {
@@ -145,28 +110,6 @@ async fn verify(State(app): State<AppState>, body: Fields) -> Result<Response, A
         })
     };
     Ok(no_store(Json(answer)))
-}
-
-async fn logout(
-    State(app): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
-    Client(ctx): Client,
-    body: Fields,
-) -> Result<Response, ApiError> {
-    let all = body.flag("all");
-    let mut errors = FieldErrors::default();
-    let (session_id, user_id) = match caller {
-        Some(caller) => (caller.claims.sid.clone(), caller.user_id()?),
-        None => {
-            let presented = body
-                .optional("refresh_token", Text::Exact, &mut errors)
-                .ok_or_else(ApiError::unauthorized)?;
-            let info = app.inspect_refresh(&presented).await?;
-            (info.session_id, info.user_id)
-        }
-    };
-    app.logout(&session_id, user_id, all, &ctx).await?;
-    Ok(no_store(Json(json!({"message": "Logout successful"}))))
 }
 
 async fn me(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

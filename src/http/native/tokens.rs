@@ -1,0 +1,147 @@
+//! Login, refresh and logout: the endpoints that hand out or end tokens, in body mode or in
+//! browser cookie mode.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, Method},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    core::IssuedTokens,
+    domain::{FieldErrors, Secret},
+    http::{
+        AppState, Client,
+        auth::MaybeCaller,
+        cookies,
+        error::ApiError,
+        input::{Fields, FormOrJson, Text},
+        no_store,
+    },
+};
+
+pub fn token_pair(t: &IssuedTokens) -> Value {
+    json!({
+        "access_token": t.access.token,
+        "token_type": "bearer",
+        "expires_in": t.access.expires_in,
+        "refresh_token": t.refresh_token,
+    })
+}
+
+/// The TokenPair answer; in cookie mode the tokens go into cookies and the body carries
+/// `"refresh_token": null`.
+fn tokens_response(app: &AppState, issued: &IssuedTokens, in_cookies: bool) -> Response {
+    let mut body = token_pair(issued);
+    if !in_cookies {
+        return no_store(Json(body));
+    }
+    body["refresh_token"] = Value::Null;
+    let mut response = no_store(Json(body));
+    cookies::issue(app, issued, response.headers_mut());
+    response
+}
+
+pub async fn login(
+    State(app): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Client(ctx): Client,
+    FormOrJson(body): FormOrJson,
+) -> Result<Response, ApiError> {
+    let in_cookies = cookies::cookie_mode(&app, &headers);
+    if in_cookies {
+        cookies::check_origin(&app, &method, &headers)?;
+    }
+    let mut errors = FieldErrors::default();
+    let username = body.required("username", Text::Trimmed, &mut errors);
+    let password = body.required("password", Text::Exact, &mut errors);
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(ApiError::validation(&errors));
+    };
+    let issued = app.login(&username, &Secret::new(password), &ctx).await?;
+    Ok(tokens_response(&app, &issued, in_cookies))
+}
+
+/// The refresh token from the body, or else from the refresh cookie (after the CSRF checks).
+async fn presented_refresh(
+    app: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Fields,
+    field: &str,
+) -> Result<(String, bool), ApiError> {
+    let mut errors = FieldErrors::default();
+    if let Some(token) = body
+        .optional(field, Text::Exact, &mut errors)
+        .filter(|t| !t.is_empty())
+    {
+        return Ok((token, false));
+    }
+    let Some(token) = cookies::read(headers, cookies::names(app).refresh) else {
+        if errors.is_empty() {
+            errors.add(field, FieldErrors::REQUIRED);
+        }
+        return Err(ApiError::validation(&errors));
+    };
+    let session = app.session_of_refresh(&token).await?;
+    cookies::check_csrf(app, method, headers, &session)?;
+    Ok((token, true))
+}
+
+pub async fn refresh(
+    State(app): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Client(ctx): Client,
+    FormOrJson(body): FormOrJson,
+) -> Result<Response, ApiError> {
+    let (presented, from_cookie) =
+        presented_refresh(&app, &method, &headers, &body, "refresh_token").await?;
+    let issued = app.refresh(&presented, &ctx).await?;
+    Ok(tokens_response(
+        &app,
+        &issued,
+        from_cookie || cookies::cookie_mode(&app, &headers),
+    ))
+}
+
+pub async fn logout(
+    State(app): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    method: Method,
+    headers: HeaderMap,
+    Client(ctx): Client,
+    body: Fields,
+) -> Result<Response, ApiError> {
+    let all = body.flag("all");
+    let (session_id, user_id, by_cookie) = match caller {
+        Some(caller) => (
+            caller.claims.sid.clone(),
+            caller.user_id()?,
+            caller.via_cookie,
+        ),
+        None => {
+            let (presented, from_cookie) =
+                presented_refresh(&app, &method, &headers, &body, "refresh_token")
+                    .await
+                    .map_err(|e| {
+                        if e.code == "VALIDATION_ERROR" {
+                            ApiError::unauthorized()
+                        } else {
+                            e
+                        }
+                    })?;
+            let info = app.inspect_refresh(&presented).await?;
+            (info.session_id, info.user_id, from_cookie)
+        }
+    };
+    app.logout(&session_id, user_id, all, &ctx).await?;
+    let mut response = no_store(Json(json!({"message": "Logout successful"})));
+    if by_cookie || cookies::cookie_mode(&app, &headers) {
+        cookies::clear(&app, response.headers_mut());
+    }
+    Ok(response.into_response())
+}
