@@ -134,7 +134,12 @@ async fn bodies_are_bounded_and_typed() {
         .await;
     r.assert_error(400, "VALIDATION_ERROR");
     assert!(r.body["error"]["details"]["username"].is_array());
-    let r = app.post("/auth/register", json!({"username": "u", "email": "u@example.com", "password": PASSWORD, "first_name": 7})).await;
+    let r = app
+        .post(
+            "/auth/register",
+            json!({"username": "u", "email": "u@example.com", "password": PASSWORD, "first_name": 7}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["first_name"], "7");
 }

@@ -81,7 +81,12 @@ async fn register_validation_names_the_fields() {
         )
         .await;
     long.assert_error(400, "VALIDATION_ERROR");
-    let ok = app.post("/auth/register", json!({"username": "bob", "email": "b@example.com", "password": "y".repeat(1024) + "z"})).await;
+    let ok = app
+        .post(
+            "/auth/register",
+            json!({"username": "bob", "email": "b@example.com", "password": "y".repeat(1024) + "z"}),
+        )
+        .await;
     ok.assert_error(400, "VALIDATION_ERROR");
     let max = app
         .post(

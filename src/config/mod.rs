@@ -39,6 +39,7 @@ pub struct Server {
     /// Upper bound for one request, database waits included.
     pub request_timeout: Duration,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` / `Forwarded` are believed.
+    #[serde(deserialize_with = "list_or_csv")]
     pub trusted_proxies: Vec<String>,
     /// `Strict-Transport-Security` max-age; 0 sends no HSTS header.
     pub hsts_max_age: Duration,

@@ -64,6 +64,20 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // API answers load nothing; HTML pages set a policy of their own.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    let hsts = state.settings.server.hsts_max_age.as_secs();
+    if hsts > 0
+        && let Ok(v) = HeaderValue::from_str(&format!("max-age={hsts}; includeSubDomains"))
+    {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, v);
+    }
     tracing::info!(
         request_id = %id,
         method = %method,

@@ -211,6 +211,25 @@ impl TestServer {
         }
     }
 
+    /// One integer from the server's database (white-box checks of counters).
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match backend() {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.db.url).await.unwrap();
+                let v = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                v
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.db.url).await.unwrap();
+                let v = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                v
+            }
+        }
+    }
+
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
     }
@@ -281,7 +300,10 @@ impl TestServer {
 
     pub async fn register(&self, username: &str) -> Reply {
         let reply = self
-            .post("/auth/register", json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}))
+            .post(
+                "/auth/register",
+                json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
+            )
             .await;
         assert_eq!(
             reply.status,
