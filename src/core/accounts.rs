@@ -86,6 +86,7 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<User> {
         let key = login.trim().to_lowercase();
+        // Every attempt is counted first, even one the hashing queue then refuses.
         let attempt = match self.admit_login(&key, ctx.ip.as_deref()).await? {
             Gate::Open(attempt) => attempt,
             Gate::SourceBlocked { retry_after } => {
@@ -104,6 +105,7 @@ impl Core {
                 return Err(self.refuse_like_a_wrong_password().await);
             }
         };
+        let slot = self.hasher.reserve()?;
         let row = if key.is_empty() || key.len() > 254 {
             None
         } else {
@@ -111,7 +113,11 @@ impl Core {
         };
         let verdict = self
             .hasher
-            .verify(password, row.as_ref().map(|r| r.password_hash.as_str()))
+            .verify(
+                slot,
+                password,
+                row.as_ref().map(|r| r.password_hash.as_str()),
+            )
             .await?;
         let row = match row {
             Some(row) if verdict.valid && row.is_active => row,
@@ -178,7 +184,7 @@ impl Core {
             .ok_or(CoreError::TokenInvalid)?;
         let verdict = self
             .hasher
-            .verify(current, Some(&row.password_hash))
+            .verify(self.hasher.reserve()?, current, Some(&row.password_hash))
             .await?;
         if !verdict.valid {
             let errors =

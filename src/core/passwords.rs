@@ -1,11 +1,13 @@
-//! argon2id hashing on a bounded pool off the async workers.
+//! argon2id hashing on a fixed set of dedicated threads, off the async workers, behind a
+//! bounded queue. Dedicated threads (rather than tokio's blocking pool, which grows to
+//! hundreds of threads under a flood) keep memory at `workers` × the argon2 memory cost.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::CoreError;
 use crate::{config, domain::Secret};
@@ -18,11 +20,19 @@ pub struct Verdict {
     pub outdated: bool,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A place in the hashing queue, taken before any other work so that an overloaded server
+/// refuses cheaply. Dropping it gives the place back.
+pub struct Slot {
+    _place: OwnedSemaphorePermit,
+}
+
 pub struct PasswordHasher {
     params: Params,
-    /// One permit per hash that may run at once.
-    running: Arc<Semaphore>,
-    /// Permits for running plus waiting hashes; when none is left the caller gets 503.
+    /// Feeds the hashing threads.
+    jobs: Mutex<mpsc::Sender<Job>>,
+    /// Places for running plus waiting hashes; when none is left the caller gets 503.
     admitted: Arc<Semaphore>,
     /// Verified when the user does not exist, so that costs the same as a wrong password.
     dummy_hash: String,
@@ -43,9 +53,28 @@ impl PasswordHasher {
             cfg.workers
         };
         let dummy_hash = hash_with(&params, &super::secrets::random_token(16))?;
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..workers {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // the hasher is gone
+                        }
+                    }
+                })?;
+        }
         Ok(Self {
             params,
-            running: Arc::new(Semaphore::new(workers)),
+            jobs: Mutex::new(sender),
             admitted: Arc::new(Semaphore::new(workers + cfg.queue)),
             dummy_hash,
             capacity: workers + cfg.queue,
@@ -53,17 +82,29 @@ impl PasswordHasher {
         })
     }
 
+    /// Takes a place in the queue, or says the server is overloaded.
+    pub fn reserve(&self) -> Result<Slot, CoreError> {
+        self.admitted
+            .clone()
+            .try_acquire_owned()
+            .map(|p| Slot { _place: p })
+            .map_err(|_| CoreError::Overloaded)
+    }
+
     pub async fn hash(&self, password: &Secret) -> Result<String, CoreError> {
         let params = self.params.clone();
         let password = password.clone();
-        self.run(move || hash_with(&params, password.expose()))
+        let slot = self.reserve()?;
+        self.run(slot, move || hash_with(&params, password.expose()))
             .await?
             .map_err(CoreError::Internal)
     }
 
-    /// Checks `password` against `stored`, or against a dummy hash when there is no user.
+    /// Checks `password` against `stored`, or against a dummy hash when there is no user,
+    /// in the place `slot` reserved.
     pub async fn verify(
         &self,
+        slot: Slot,
         password: &Secret,
         stored: Option<&str>,
     ) -> Result<Verdict, CoreError> {
@@ -73,7 +114,7 @@ impl PasswordHasher {
         let current = self.params.clone();
         let typical = self.typical_micros.clone();
         let verdict = self
-            .run(move || {
+            .run(slot, move || {
                 let started = std::time::Instant::now();
                 let verdict = verify_with(&current, password.expose(), &stored);
                 record(&typical, started.elapsed());
@@ -88,22 +129,23 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
+        slot: Slot,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, CoreError> {
-        let _admitted = self
-            .admitted
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| CoreError::Overloaded)?;
-        let _running = self
-            .running
-            .clone()
-            .acquire_owned()
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _place = slot; // held until the hash is done
+            let _ = done.send(job());
+        });
+        let sent = self
+            .jobs
+            .lock()
+            .map_err(|_| CoreError::Overloaded)?
+            .send(job);
+        sent.map_err(|_| CoreError::Internal(anyhow::anyhow!("hashing threads stopped")))?;
+        result
             .await
-            .map_err(|_| CoreError::Overloaded)?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|e| CoreError::Internal(anyhow::anyhow!("hashing task failed: {e}")))
+            .map_err(|_| CoreError::Internal(anyhow::anyhow!("hashing job failed")))
     }
 
     /// About how long one verification takes, for answers that must take as long.
@@ -190,14 +232,24 @@ mod tests {
         let pw = Secret::new("correct horse");
         let stored = h.hash(&pw).await.unwrap();
         assert!(stored.starts_with("$argon2id$"));
-        assert!(h.verify(&pw, Some(&stored)).await.unwrap().valid);
         assert!(
-            !h.verify(&Secret::new("wrong"), Some(&stored))
+            h.verify(h.reserve().unwrap(), &pw, Some(&stored))
                 .await
                 .unwrap()
                 .valid
         );
-        assert!(!h.verify(&pw, None).await.unwrap().valid);
+        assert!(
+            !h.verify(h.reserve().unwrap(), &Secret::new("wrong"), Some(&stored))
+                .await
+                .unwrap()
+                .valid
+        );
+        assert!(
+            !h.verify(h.reserve().unwrap(), &pw, None)
+                .await
+                .unwrap()
+                .valid
+        );
     }
 
     #[tokio::test]
@@ -210,7 +262,10 @@ mod tests {
         .unwrap();
         let pw = Secret::new("correct horse");
         let stored = weak.hash(&pw).await.unwrap();
-        let v = strong.verify(&pw, Some(&stored)).await.unwrap();
+        let v = strong
+            .verify(strong.reserve().unwrap(), &pw, Some(&stored))
+            .await
+            .unwrap();
         assert!(v.valid && v.outdated);
     }
 }

@@ -34,9 +34,10 @@ impl Core {
         let source = format!("login:src:{ip}");
         let pair = format!("login:pair:{account}|{ip}");
         let account = format!("login:acct:{account}");
-        let by_source = self.store.count_attempt(&source, now, HOUR).await?;
-        let by_pair = self.store.count_attempt(&pair, now, HOUR).await?;
-        let by_account = self.store.count_attempt(&account, now, HOUR).await?;
+        let [by_source, by_pair, by_account] = self
+            .store
+            .count_attempts([&source, &pair, &account], now, HOUR)
+            .await?;
         if by_source.count > limits.source_failures_per_hour as i64 {
             let retry_after = (by_source.window_start + HOUR - now).max(1) as u64;
             return Ok(Gate::SourceBlocked { retry_after });
@@ -72,10 +73,10 @@ impl Core {
 
     /// A success is not a failure: take it back from the budgets and forget the pair's history.
     pub(crate) async fn login_succeeded(&self, a: &Attempt) -> Result<()> {
-        self.store.clear_throttle(&a.pair).await?;
-        self.store.uncount_attempt(&a.account).await?;
-        self.store.uncount_attempt(&a.source).await?;
-        Ok(())
+        Ok(self
+            .store
+            .attempt_succeeded(&a.pair, [&a.account, &a.source])
+            .await?)
     }
 
     /// Refuses like a wrong password would, after about as long, without the hashing work.

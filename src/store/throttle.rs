@@ -10,24 +10,54 @@ pub struct Counter {
 }
 
 impl Store {
-    /// Counts one attempt under `key` in a fixed window of `window` seconds, atomically:
-    /// N concurrent attempts get the counts 1..N.
-    pub async fn count_attempt(&self, key: &str, now: i64, window: i64) -> Result<Counter> {
-        let sql = "INSERT INTO throttle (key, window_start, count) VALUES ($1, $2, 1) \
+    /// Counts one attempt under each of three keys in fixed windows of `window` seconds, in
+    /// one statement (one commit): N concurrent attempts get the counts 1..N for every key.
+    pub async fn count_attempts(
+        &self,
+        keys: [&str; 3],
+        now: i64,
+        window: i64,
+    ) -> Result<[Counter; 3]> {
+        let sql = "INSERT INTO throttle (key, window_start, count) VALUES ($1, $4, 1), ($2, $4, 1), ($3, $4, 1) \
                    ON CONFLICT (key) DO UPDATE SET \
-                   count = CASE WHEN throttle.window_start <= $3 THEN 1 ELSE throttle.count + 1 END, \
-                   window_start = CASE WHEN throttle.window_start <= $3 THEN $2 ELSE throttle.window_start END \
-                   RETURNING window_start, count, locked_until, strikes";
-        Ok(
-            on_db!(self.db(), pool => sqlx::query_as(sql).bind(key).bind(now).bind(now - window)
-            .fetch_one(pool).await?),
-        )
+                   count = CASE WHEN throttle.window_start <= $5 THEN 1 ELSE throttle.count + 1 END, \
+                   window_start = CASE WHEN throttle.window_start <= $5 THEN $4 ELSE throttle.window_start END \
+                   RETURNING key, window_start, count, locked_until, strikes";
+        let rows: Vec<(String, i64, i64, i64, i64)> = on_db!(self.db(), pool => sqlx::query_as(sql)
+            .bind(keys[0]).bind(keys[1]).bind(keys[2]).bind(now).bind(now - window)
+            .fetch_all(pool).await?);
+        // RETURNING order is not promised; match rows to keys by name.
+        let counter = |key: &str| {
+            rows.iter()
+                .find(|r| r.0 == key)
+                .map(|r| Counter {
+                    window_start: r.1,
+                    count: r.2,
+                    locked_until: r.3,
+                    strikes: r.4,
+                })
+                .unwrap_or(Counter {
+                    window_start: now,
+                    count: 1,
+                    locked_until: 0,
+                    strikes: 0,
+                })
+        };
+        Ok(keys.map(counter))
     }
 
-    /// Takes back one counted attempt (it turned out to be a success).
-    pub async fn uncount_attempt(&self, key: &str) -> Result<()> {
-        let sql = "UPDATE throttle SET count = count - 1 WHERE key = $1 AND count > 0";
-        on_db!(self.db(), pool => sqlx::query(sql).bind(key).execute(pool).await.map(|_| ())?);
+    /// A success: forgets `clear`'s history and takes the attempt back from `uncount`'s
+    /// budgets, in one transaction.
+    pub async fn attempt_succeeded(&self, clear: &str, uncount: [&str; 2]) -> Result<()> {
+        let delete = "DELETE FROM throttle WHERE key = $1";
+        let uncount_sql =
+            "UPDATE throttle SET count = count - 1 WHERE (key = $1 OR key = $2) AND count > 0";
+        on_db!(self.db(), pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(delete).bind(clear).execute(&mut *tx).await?;
+            sqlx::query(uncount_sql).bind(uncount[0]).bind(uncount[1]).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -36,12 +66,6 @@ impl Store {
         let sql = "UPDATE throttle SET locked_until = $2, strikes = strikes + 1, count = 0, window_start = $3 \
                    WHERE key = $1 AND locked_until < $2";
         on_db!(self.db(), pool => sqlx::query(sql).bind(key).bind(until).bind(now).execute(pool).await.map(|_| ())?);
-        Ok(())
-    }
-
-    pub async fn clear_throttle(&self, key: &str) -> Result<()> {
-        on_db!(self.db(), pool => sqlx::query("DELETE FROM throttle WHERE key = $1").bind(key)
-            .execute(pool).await.map(|_| ())?);
         Ok(())
     }
 
