@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::domain::FieldErrors;
+use crate::domain::{FieldErrors, Secret};
 
 pub const BODY_LIMIT: usize = 64 * 1024;
 
@@ -153,6 +153,23 @@ impl Fields {
             Text::Trimmed => raw.trim().to_owned(),
             Text::Exact => raw,
         })
+    }
+
+    /// The `username` and `password` of a login, or the errors of the missing ones.
+    pub fn credentials(&self) -> Result<(String, Secret), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let username = self.required("username", Text::Trimmed, &mut errors);
+        let password = self.required("password", Text::Exact, &mut errors);
+        match (username, password) {
+            (Some(username), Some(password)) => Ok((username, Secret::new(password))),
+            _ => Err(errors),
+        }
+    }
+
+    /// One required token-like field, kept exactly.
+    pub fn token(&self, name: &str) -> Result<String, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        self.required(name, Text::Exact, &mut errors).ok_or(errors)
     }
 
     /// A boolean flag: JSON `true`, or "true"/"1" from a form.
