@@ -7,7 +7,7 @@ use argon2::{
 };
 use tokio::sync::Semaphore;
 
-use super::CoreError;
+use super::{CoreError, legacy_hashes::StoredHash};
 use crate::{config, domain::Secret};
 
 /// The outcome of checking a password against a stored hash.
@@ -66,10 +66,11 @@ impl PasswordHasher {
     ) -> Result<Verdict, CoreError> {
         let exists = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
+        let dummy = self.dummy_hash.clone();
         let password = password.clone();
         let current = self.params.clone();
         let verdict = self
-            .run(move || verify_with(&current, password.expose(), &stored))
+            .run(move || verify_with(&current, password.expose(), &stored, &dummy))
             .await?;
         Ok(Verdict {
             valid: verdict.valid && exists,
@@ -115,7 +116,36 @@ fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
 }
 
-fn verify_with(current: &Params, password: &str, stored: &str) -> Verdict {
+/// Verifies against any stored form Castellan knows. Anything but a current argon2id hash
+/// is outdated. A hash that cannot be verified at all (unusable, unknown) costs the same as
+/// a wrong password, so timing does not tell such accounts apart.
+fn verify_with(current: &Params, password: &str, stored: &str, dummy: &str) -> Verdict {
+    match StoredHash::parse(stored) {
+        Ok(StoredHash::Argon2 { phc, foreign }) => {
+            let verdict = verify_argon2(current, password, &phc);
+            Verdict {
+                valid: verdict.valid,
+                outdated: verdict.outdated || foreign,
+            }
+        }
+        Ok(legacy) => Verdict {
+            valid: legacy.matches(password),
+            outdated: true,
+        },
+        Err(_) => {
+            verify_argon2(current, password, dummy);
+            Verdict {
+                valid: false,
+                outdated: false,
+            }
+        }
+    }
+}
+
+/// Checks an argon2 PHC string with its own variant, version and parameters; it is
+/// outdated unless it is argon2id v0x13 with exactly the current parameters (weaker ones
+/// are unsafe, stronger ones slow every login past the capacity the pool was sized for).
+fn verify_argon2(current: &Params, password: &str, stored: &str) -> Verdict {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return Verdict {
             valid: false,
@@ -128,9 +158,10 @@ fn verify_with(current: &Params, password: &str, stored: &str) -> Verdict {
     let outdated = match Params::try_from(&parsed) {
         Ok(p) => {
             parsed.algorithm.as_str() != "argon2id"
-                || p.m_cost() < current.m_cost()
-                || p.t_cost() < current.t_cost()
-                || p.p_cost() < current.p_cost()
+                || parsed.version != Some(Version::V0x13.into())
+                || p.m_cost() != current.m_cost()
+                || p.t_cost() != current.t_cost()
+                || p.p_cost() != current.p_cost()
         }
         Err(_) => true,
     };
