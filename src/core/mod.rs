@@ -3,11 +3,14 @@
 mod accounts;
 mod clock;
 mod keys;
+mod legacy_hashes;
+mod legacy_tokens;
 mod passwords;
 mod revocations;
 pub mod secrets;
 mod sessions;
 mod tokens;
+mod user_import;
 
 use std::sync::Arc;
 
@@ -16,8 +19,9 @@ pub use clock::{Clock, rfc3339};
 pub use keys::KeyRing;
 pub use passwords::PasswordHasher;
 pub use revocations::Revocations;
-pub use sessions::{IssuedTokens, RefreshInfo};
-pub use tokens::{AccessClaims, AccessToken};
+pub use sessions::{IssuedTokens, RefreshInfo, Rotation};
+pub use tokens::{AccessClaims, AccessToken, VerifiedToken};
+pub use user_import::{ImportRecord, ImportReport, ImportRow};
 
 use crate::{
     config::Settings,
@@ -66,6 +70,7 @@ pub struct Core {
     pub keys: KeyRing,
     pub revocations: Revocations,
     pub hasher: PasswordHasher,
+    legacy_tokens: Option<legacy_tokens::LegacyTokens>,
     policy: PasswordPolicy,
     /// Derives each refresh token's successor, so a retried rotation returns the same one.
     refresh_key: Vec<u8>,
@@ -91,6 +96,9 @@ impl Core {
         revocations.sync(&store, now).await?;
         Ok(Self {
             hasher: PasswordHasher::new(&settings.passwords)?,
+            legacy_tokens: legacy_tokens::LegacyTokens::new(
+                settings.tokens.legacy_hs256_secret.as_deref(),
+            ),
             policy: PasswordPolicy::default(),
             settings,
             store,
