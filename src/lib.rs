@@ -6,4 +6,5 @@ pub mod config;
 pub mod core;
 pub mod domain;
 pub mod http;
+pub mod import;
 pub mod store;

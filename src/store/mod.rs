@@ -2,6 +2,7 @@
 //! SQLite and for PostgreSQL, so both backends run the same code path.
 
 mod audit;
+mod imports;
 mod keys;
 mod sessions;
 mod users;
@@ -15,6 +16,7 @@ use sqlx::{
 };
 
 pub use audit::AuditEvent;
+pub use imports::{ExistingUser, ImportedUser};
 pub use keys::{KeyRow, ServerSecret};
 pub use sessions::{NewSession, RefreshLookup, Revoke, SessionRow};
 pub use users::{NewUserRow, UserRow};
