@@ -141,7 +141,10 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .iter()
         .filter(|p| !p.is_empty())
     {
-        mount.surface(format!("the native API at `{prefix}`"), Dialect::Native);
+        mount.surface(
+            format!("the native API at `{prefix}` (api.native.prefixes)"),
+            Dialect::Native,
+        );
         native::routes(&mut mount, prefix);
     }
     let simplejwt = &settings.api.simplejwt;
