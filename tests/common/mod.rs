@@ -245,6 +245,13 @@ impl Reply {
 }
 
 impl TestServer {
+    /// Logs in with a given password through the native API: (access token, refresh token).
+    pub async fn login_with(&self, username: &str, password: &str) -> (String, String) {
+        let reply = self.post("/auth/token", json!({"username": username, "password": password})).await;
+        assert_eq!(reply.status, StatusCode::OK, "login {username}: {}", reply.body);
+        (reply.str("access_token"), reply.str("refresh_token"))
+    }
+
     /// Sends an `application/x-www-form-urlencoded` body.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
         Reply::from(self.client.post(self.url(path)).form(form).send().await.expect("request")).await
