@@ -23,16 +23,41 @@ fn python() -> &'static PathBuf {
             return PathBuf::from(p);
         }
         let root = env!("CARGO_MANIFEST_DIR");
-        let out = Command::new("bash").arg(format!("{root}/scripts/python-env.sh")).output().expect("run python-env.sh");
-        assert!(out.status.success(), "python-env.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().last().expect("python path").trim())
+        let out = Command::new("bash")
+            .arg(format!("{root}/scripts/python-env.sh"))
+            .output()
+            .expect("run python-env.sh");
+        assert!(
+            out.status.success(),
+            "python-env.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .last()
+                .expect("python path")
+                .trim(),
+        )
     })
 }
 
 fn fixture(args: &[&str]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/legacy_fixtures.py");
-    let out = Command::new(python()).arg(script).args(args).output().expect("run legacy_fixtures.py");
-    assert!(out.status.success(), "legacy_fixtures.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/legacy_fixtures.py"
+    );
+    let out = Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run legacy_fixtures.py");
+    assert!(
+        out.status.success(),
+        "legacy_fixtures.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -60,13 +85,19 @@ async fn scalar_text(db: &TestDb, sql: &str) -> String {
     match backend() {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            let v = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&pool).await.unwrap();
+            let v = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
             pool.close().await;
             v
         }
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            let v = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&pool).await.unwrap();
+            let v = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
             pool.close().await;
             v
         }
@@ -78,11 +109,19 @@ async fn user_count(db: &TestDb) -> String {
 }
 
 async fn hash_of(db: &TestDb, username: &str) -> String {
-    scalar_text(db, &format!("SELECT password_hash FROM users WHERE username = '{username}'")).await
+    scalar_text(
+        db,
+        &format!("SELECT password_hash FROM users WHERE username = '{username}'"),
+    )
+    .await
 }
 
 /// Logs in through the native API, SimpleJWT and the envelope; returns the native access token.
-async fn login_everywhere(app: &TestServer, username: &str, password: &str) -> Result<String, String> {
+async fn login_everywhere(
+    app: &TestServer,
+    username: &str,
+    password: &str,
+) -> Result<String, String> {
     let body = json!({"username": username, "password": password});
     let native = app.post("/auth/token", body.clone()).await;
     let simplejwt = app.post("/api/token/", body.clone()).await;
@@ -93,7 +132,10 @@ async fn login_everywhere(app: &TestServer, username: &str, password: &str) -> R
         assert_eq!(envelope.body["data"]["username"], username);
         Ok(native.str("access_token"))
     } else {
-        Err(format!("{username}: {statuses:?} {} {} {}", native.text, simplejwt.text, envelope.text))
+        Err(format!(
+            "{username}: {statuses:?} {} {} {}",
+            native.text, simplejwt.text, envelope.text
+        ))
     }
 }
 
@@ -112,33 +154,95 @@ async fn a_django_export_imports_and_its_users_log_in_through_every_dialect() {
     let db = std::sync::Arc::new(TestDb::new().await);
     let first = import(&db, "users.json", &export, &[]).await;
     assert!(first.success, "{}\n{}", first.stdout, first.stderr);
-    assert!(first.stdout.contains("8 created, 0 updated, 0 skipped, 0 rejected"), "{}", first.stdout);
+    assert!(
+        first
+            .stdout
+            .contains("8 created, 0 updated, 0 skipped, 0 rejected"),
+        "{}",
+        first.stdout
+    );
 
     let app = TestServer::start_on(db.clone(), &[]).await;
     let test_params = "$argon2id$v=19$m=64,t=1,p=1$";
     for (username, pk, scheme) in DJANGO_USERS {
-        assert!(hash_of(&db, username).await.starts_with(scheme), "{username} was not imported with its {scheme} hash");
-        let wrong = app.post("/auth/token", json!({"username": username, "password": "not-the-password"})).await;
+        assert!(
+            hash_of(&db, username).await.starts_with(scheme),
+            "{username} was not imported with its {scheme} hash"
+        );
+        let wrong = app
+            .post(
+                "/auth/token",
+                json!({"username": username, "password": "not-the-password"}),
+            )
+            .await;
         wrong.assert_error(401, "INVALID_CREDENTIALS");
-        let access = login_everywhere(&app, username, LEGACY_PASSWORD).await.unwrap();
+        let access = login_everywhere(&app, username, LEGACY_PASSWORD)
+            .await
+            .unwrap();
         // The first successful login re-hashed the password with the current parameters.
-        assert!(hash_of(&db, username).await.starts_with(test_params), "{username} not re-hashed");
+        assert!(
+            hash_of(&db, username).await.starts_with(test_params),
+            "{username} not re-hashed"
+        );
         let me = app.get("/auth/me", Some(&access)).await;
         assert_eq!(me.body["id"], *pk, "the Django primary key is the user id");
         assert_eq!(me.body["username"], *username);
         assert_eq!(me.body["roles"], json!(["user"]));
     }
-    let me = app.get("/auth/me", Some(&login_everywhere(&app, "argonuser", LEGACY_PASSWORD).await.unwrap())).await;
-    assert_eq!((me.body["first_name"].as_str(), me.body["last_name"].as_str()), (Some("Ar"), Some("Gon")));
+    let me = app
+        .get(
+            "/auth/me",
+            Some(
+                &login_everywhere(&app, "argonuser", LEGACY_PASSWORD)
+                    .await
+                    .unwrap(),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (
+            me.body["first_name"].as_str(),
+            me.body["last_name"].as_str()
+        ),
+        (Some("Ar"), Some("Gon"))
+    );
     assert_eq!(me.body["email"], "argon@example.com");
-    assert!(me.body["created_at"].as_str().unwrap().starts_with(&export[export.find("\"date_joined\": \"").unwrap() + 16..][..4]));
-    let me = app.get("/auth/me", Some(&login_everywhere(&app, "argoniuser", LEGACY_PASSWORD).await.unwrap())).await;
-    assert_eq!(me.body["email"], "", "a Django user without email keeps none");
-    let me = app.get("/auth/me", Some(&login_everywhere(&app, "bcryptshauser", LEGACY_PASSWORD).await.unwrap())).await;
+    assert!(
+        me.body["created_at"]
+            .as_str()
+            .unwrap()
+            .starts_with(&export[export.find("\"date_joined\": \"").unwrap() + 16..][..4])
+    );
+    let me = app
+        .get(
+            "/auth/me",
+            Some(
+                &login_everywhere(&app, "argoniuser", LEGACY_PASSWORD)
+                    .await
+                    .unwrap(),
+            ),
+        )
+        .await;
+    assert_eq!(
+        me.body["email"], "",
+        "a Django user without email keeps none"
+    );
+    let me = app
+        .get(
+            "/auth/me",
+            Some(
+                &login_everywhere(&app, "bcryptshauser", LEGACY_PASSWORD)
+                    .await
+                    .unwrap(),
+            ),
+        )
+        .await;
     assert_eq!(me.body["is_superuser"], true);
     // Disabled and password-less Django accounts exist but cannot log in.
     for username in ["inactiveuser", "nopassuser"] {
-        let err = login_everywhere(&app, username, LEGACY_PASSWORD).await.unwrap_err();
+        let err = login_everywhere(&app, username, LEGACY_PASSWORD)
+            .await
+            .unwrap_err();
         assert!(err.contains("401"), "{err}");
     }
 
@@ -150,15 +254,24 @@ async fn a_django_export_imports_and_its_users_log_in_through_every_dialect() {
     // re-hashed are not replaced by the export's old hashes.
     let again = import(&db, "users.json", &export, &[]).await;
     assert!(again.success, "{}\n{}", again.stdout, again.stderr);
-    assert!(again.stdout.contains("0 created, 0 updated, 8 skipped, 0 rejected"), "{}", again.stdout);
+    assert!(
+        again
+            .stdout
+            .contains("0 created, 0 updated, 8 skipped, 0 rejected"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(user_count(&db).await, "9");
     assert!(hash_of(&db, "pbkdf2user").await.starts_with(test_params));
-    login_everywhere(&app, "pbkdf2user", LEGACY_PASSWORD).await.unwrap();
+    login_everywhere(&app, "pbkdf2user", LEGACY_PASSWORD)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn argon2_cffi_passlib_and_bcrypt_hashes_verify_and_upgrade() {
-    let hashes: serde_json::Map<String, Value> = serde_json::from_str(&fixture(&["hashes", LEGACY_PASSWORD])).unwrap();
+    let hashes: serde_json::Map<String, Value> =
+        serde_json::from_str(&fixture(&["hashes", LEGACY_PASSWORD])).unwrap();
     assert_eq!(hashes.len(), 11);
     let mut lines = String::new();
     let mut names = Vec::new();
@@ -175,20 +288,48 @@ async fn argon2_cffi_passlib_and_bcrypt_hashes_verify_and_upgrade() {
     let app = TestServer::start_on(db.clone(), &[]).await;
     for (username, scheme, hash) in &names {
         assert_eq!(&hash_of(&db, username).await, hash);
-        let wrong = app.post("/auth/token", json!({"username": username, "password": "Legacy-pass-w0rd?"})).await;
-        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{scheme} accepted a wrong password");
-        let ok = app.post("/auth/token", json!({"username": username, "password": LEGACY_PASSWORD})).await;
+        let wrong = app
+            .post(
+                "/auth/token",
+                json!({"username": username, "password": "Legacy-pass-w0rd?"}),
+            )
+            .await;
+        assert_eq!(
+            wrong.status,
+            StatusCode::UNAUTHORIZED,
+            "{scheme} accepted a wrong password"
+        );
+        let ok = app
+            .post(
+                "/auth/token",
+                json!({"username": username, "password": LEGACY_PASSWORD}),
+            )
+            .await;
         assert_eq!(ok.status, StatusCode::OK, "{scheme}: {}", ok.text);
         let upgraded = hash_of(&db, username).await;
-        assert!(upgraded.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{scheme} not re-hashed: {upgraded}");
-        let again = app.post("/api/auth/login", json!({"username": username, "password": LEGACY_PASSWORD})).await;
-        assert_eq!(again.status, StatusCode::OK, "{scheme} after re-hash: {}", again.text);
+        assert!(
+            upgraded.starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+            "{scheme} not re-hashed: {upgraded}"
+        );
+        let again = app
+            .post(
+                "/api/auth/login",
+                json!({"username": username, "password": LEGACY_PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            again.status,
+            StatusCode::OK,
+            "{scheme} after re-hash: {}",
+            again.text
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_bad_row_rejects_the_whole_import_and_names_every_bad_row() {
-    let hashes: serde_json::Map<String, Value> = serde_json::from_str(&fixture(&["hashes", LEGACY_PASSWORD])).unwrap();
+    let hashes: serde_json::Map<String, Value> =
+        serde_json::from_str(&fixture(&["hashes", LEGACY_PASSWORD])).unwrap();
     let good = hashes["bcrypt 2b"].as_str().unwrap();
     let csv = format!(
         "username,email,password_hash,first_name,last_name,is_active,is_superuser,date_joined,roles\n\
@@ -210,9 +351,17 @@ async fn one_bad_row_rejects_the_whole_import_and_names_every_bad_row() {
         "rejected line 7: unknown role `wizard`",
         "1 created, 0 updated, 0 skipped, 5 rejected",
     ] {
-        assert!(out.stdout.contains(expected), "missing `{expected}` in:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(expected),
+            "missing `{expected}` in:\n{}",
+            out.stdout
+        );
     }
-    assert!(out.stderr.contains("nothing was imported"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("nothing was imported"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(user_count(&db).await, "0");
 
     // The valid row alone imports, with its CSV columns.
@@ -220,7 +369,9 @@ async fn one_bad_row_rejects_the_whole_import_and_names_every_bad_row() {
     let out = import(&db, "users.csv", &only_good, &[]).await;
     assert!(out.success, "{}\n{}", out.stdout, out.stderr);
     let app = TestServer::start_on(db.clone(), &[]).await;
-    let access = login_everywhere(&app, "alice", LEGACY_PASSWORD).await.unwrap();
+    let access = login_everywhere(&app, "alice", LEGACY_PASSWORD)
+        .await
+        .unwrap();
     let me = app.get("/auth/me", Some(&access)).await;
     assert_eq!(me.body["first_name"], "Alice");
     assert_eq!(me.body["created_at"], "2021-03-04T05:06:07Z");
@@ -232,26 +383,50 @@ fn current_hash(password: &str) -> String {
     use argon2::PasswordHasher;
     let params = argon2::Params::new(64, 1, 1, None).unwrap();
     let argon2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    argon2.hash_password(password.as_bytes()).unwrap().to_string()
+    argon2
+        .hash_password(password.as_bytes())
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn re_import_updates_profiles_and_passwords_castellan_has_not_taken_over() {
-    let hashes: serde_json::Map<String, Value> = serde_json::from_str(&fixture(&["hashes", LEGACY_PASSWORD])).unwrap();
-    let other: serde_json::Map<String, Value> = serde_json::from_str(&fixture(&["hashes", "Changed-in-Django-1"])).unwrap();
-    let (old, new) = (hashes["bcrypt 2b"].as_str().unwrap(), other["bcrypt 2b"].as_str().unwrap());
-    let (current_old, current_new) = (current_hash(LEGACY_PASSWORD), current_hash("Changed-in-Django-1"));
+    let hashes: serde_json::Map<String, Value> =
+        serde_json::from_str(&fixture(&["hashes", LEGACY_PASSWORD])).unwrap();
+    let other: serde_json::Map<String, Value> =
+        serde_json::from_str(&fixture(&["hashes", "Changed-in-Django-1"])).unwrap();
+    let (old, new) = (
+        hashes["bcrypt 2b"].as_str().unwrap(),
+        other["bcrypt 2b"].as_str().unwrap(),
+    );
+    let (current_old, current_new) = (
+        current_hash(LEGACY_PASSWORD),
+        current_hash("Changed-in-Django-1"),
+    );
     let row = |id: i64, name: &str, hash: &str, first: &str| {
         json!({"id": id, "username": name, "email": format!("{name}@example.com"), "password_hash": hash, "first_name": first}).to_string()
     };
-    let v1 = [row(3, "kept", old, "K"), row(4, "moved", old, "M"), row(5, "same", old, "S"), row(8, "current", &current_old, "C")].join("\n");
+    let v1 = [
+        row(3, "kept", old, "K"),
+        row(4, "moved", old, "M"),
+        row(5, "same", old, "S"),
+        row(8, "current", &current_old, "C"),
+    ]
+    .join("\n");
     let db = std::sync::Arc::new(TestDb::new().await);
     let out = import(&db, "v1.jsonl", &v1, &[]).await;
-    assert!(out.stdout.contains("4 created, 0 updated, 0 skipped, 0 rejected"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("4 created, 0 updated, 0 skipped, 0 rejected"),
+        "{}",
+        out.stdout
+    );
 
     let app = TestServer::start_on(db.clone(), &[]).await;
     // `moved` logs in to Castellan and is re-hashed: from now on Castellan owns that password.
-    let moved_access = login_everywhere(&app, "moved", LEGACY_PASSWORD).await.unwrap();
+    let moved_access = login_everywhere(&app, "moved", LEGACY_PASSWORD)
+        .await
+        .unwrap();
     // `current` logs in too, but its hash is already current: it stays the imported one.
     let (current_access, _) = app.login_with("current", LEGACY_PASSWORD).await;
     assert_eq!(hash_of(&db, "current").await, current_old);
@@ -266,17 +441,36 @@ async fn re_import_updates_profiles_and_passwords_castellan_has_not_taken_over()
     ]
     .join("\n");
     let dry = import(&db, "v2.jsonl", &v2, &["--dry-run"]).await;
-    assert!(dry.stdout.contains("1 created, 2 updated, 2 skipped, 0 rejected"), "{}", dry.stdout);
+    assert!(
+        dry.stdout
+            .contains("1 created, 2 updated, 2 skipped, 0 rejected"),
+        "{}",
+        dry.stdout
+    );
     assert!(dry.stdout.contains("dry run"), "{}", dry.stdout);
     assert_eq!(user_count(&db).await, "4");
 
     let out = import(&db, "v2.jsonl", &v2, &["--format", "jsonl"]).await;
-    assert!(out.stdout.contains("1 created, 2 updated, 2 skipped, 0 rejected"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("1 created, 2 updated, 2 skipped, 0 rejected"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(user_count(&db).await, "5");
     // Accounts still on their imported hash take the new password.
-    let access = login_everywhere(&app, "kept", "Changed-in-Django-1").await.unwrap();
-    assert!(login_everywhere(&app, "kept", LEGACY_PASSWORD).await.is_err());
-    assert_eq!(app.get("/auth/me", Some(&access)).await.body["first_name"], "Kept");
+    let access = login_everywhere(&app, "kept", "Changed-in-Django-1")
+        .await
+        .unwrap();
+    assert!(
+        login_everywhere(&app, "kept", LEGACY_PASSWORD)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        app.get("/auth/me", Some(&access)).await.body["first_name"],
+        "Kept"
+    );
     // A password changed in the old system ends the sessions opened with the old one; the
     // server learns of the import's revocations at its next sync, within about a second.
     let mut status = StatusCode::OK;
@@ -288,24 +482,47 @@ async fn re_import_updates_profiles_and_passwords_castellan_has_not_taken_over()
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    login_everywhere(&app, "current", "Changed-in-Django-1").await.unwrap();
+    login_everywhere(&app, "current", "Changed-in-Django-1")
+        .await
+        .unwrap();
     // `moved` keeps the password it used with Castellan, and its session.
-    login_everywhere(&app, "moved", LEGACY_PASSWORD).await.unwrap();
-    assert_eq!(app.get("/auth/me", Some(&moved_access)).await.status, StatusCode::OK);
-    let added = login_everywhere(&app, "added", LEGACY_PASSWORD).await.unwrap();
+    login_everywhere(&app, "moved", LEGACY_PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get("/auth/me", Some(&moved_access)).await.status,
+        StatusCode::OK
+    );
+    let added = login_everywhere(&app, "added", LEGACY_PASSWORD)
+        .await
+        .unwrap();
     assert_eq!(app.get("/auth/me", Some(&added)).await.body["id"], 6);
 
     // An id or username that clashes with a different account is refused.
     let clash = [row(3, "renamed", old, ""), row(9, "same", old, "S")].join("\n");
     let out = import(&db, "clash.jsonl", &clash, &[]).await;
     assert!(!out.success);
-    assert!(out.stdout.contains("rejected line 1: id 3 already belongs to user `kept`"), "{}", out.stdout);
-    assert!(out.stdout.contains("rejected line 2: username `same` is user id 5 here, not 9"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("rejected line 1: id 3 already belongs to user `kept`"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("rejected line 2: username `same` is user id 5 here, not 9"),
+        "{}",
+        out.stdout
+    );
     // ... and so is an import row for an account Castellan created itself.
     app.register("native").await;
     let native = json!({"username": "native", "email": "native@example.com", "password_hash": old});
     let out = import(&db, "native.jsonl", &native.to_string(), &[]).await;
-    assert!(out.stdout.contains("not created by an import"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("not created by an import"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -315,23 +532,41 @@ async fn legacy_simplejwt_access_tokens_work_until_they_expire() {
     assert!(import(&db, "users.json", &export, &[]).await.success);
     let app = TestServer::start_on(
         db.clone(),
-        &[("CASTELLAN_TOKENS__LEGACY_HS256_SECRET", DJANGO_SECRET), ("CASTELLAN_API__SIMPLEJWT__EXTRAS", "true")],
+        &[
+            ("CASTELLAN_TOKENS__LEGACY_HS256_SECRET", DJANGO_SECRET),
+            ("CASTELLAN_API__SIMPLEJWT__EXTRAS", "true"),
+        ],
     )
     .await;
-    let token = fixture(&["token", DJANGO_SECRET, "7", "300"]).trim().to_owned();
+    let token = fixture(&["token", DJANGO_SECRET, "7", "300"])
+        .trim()
+        .to_owned();
 
     // Accepted wherever a bearer token is, resolving user_id to the imported user.
     let me = app.get("/auth/me", Some(&token)).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
-    assert_eq!((me.body["id"].as_i64(), me.body["username"].as_str()), (Some(7), Some("pbkdf2user")));
-    assert_eq!(app.get("/api/getuser", Some(&token)).await.body, json!({"username": "pbkdf2user"}));
-    let v = app.post("/api/token/verify/", json!({"token": token})).await;
+    assert_eq!(
+        (me.body["id"].as_i64(), me.body["username"].as_str()),
+        (Some(7), Some("pbkdf2user"))
+    );
+    assert_eq!(
+        app.get("/api/getuser", Some(&token)).await.body,
+        json!({"username": "pbkdf2user"})
+    );
+    let v = app
+        .post("/api/token/verify/", json!({"token": token}))
+        .await;
     assert_eq!((v.status, v.text.as_str()), (StatusCode::OK, "{}"));
 
     // Refused: another secret, another HMAC algorithm, a refresh token, an unknown user,
     // an inactive user, and one already expired.
     for refused in [
-        fixture(&["token", "some-other-secret-of-another-service-0123", "7", "300"]),
+        fixture(&[
+            "token",
+            "some-other-secret-of-another-service-0123",
+            "7",
+            "300",
+        ]),
         fixture(&["token", DJANGO_SECRET, "7", "300", "refresh"]),
         fixture(&["token", DJANGO_SECRET, "999", "300"]),
         fixture(&["token", DJANGO_SECRET, "43", "300"]),
@@ -343,24 +578,55 @@ async fn legacy_simplejwt_access_tokens_work_until_they_expire() {
         assert_eq!(g.body["detail"], "Given token not valid for any token type");
     }
     let hs384 = hs(DJANGO_SECRET, "HS384");
-    app.get("/auth/me", Some(&hs384)).await.assert_error(401, "TOKEN_INVALID");
-    assert_eq!(app.get("/auth/me", Some(&hs(DJANGO_SECRET, "HS256"))).await.status, StatusCode::OK);
+    app.get("/auth/me", Some(&hs384))
+        .await
+        .assert_error(401, "TOKEN_INVALID");
+    assert_eq!(
+        app.get("/auth/me", Some(&hs(DJANGO_SECRET, "HS256")))
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     // Expiry follows the server clock.
     app.advance_clock(301).await;
-    app.get("/auth/me", Some(&token)).await.assert_error(401, "TOKEN_INVALID");
+    app.get("/auth/me", Some(&token))
+        .await
+        .assert_error(401, "TOKEN_INVALID");
 
     // Without the setting the same kind of token is refused.
     let plain = TestServer::start_on(db.clone(), &[]).await;
     let fresh = fixture(&["token", DJANGO_SECRET, "7", "300"]);
-    plain.get("/auth/me", Some(fresh.trim())).await.assert_error(401, "TOKEN_INVALID");
+    plain
+        .get("/auth/me", Some(fresh.trim()))
+        .await
+        .assert_error(401, "TOKEN_INVALID");
     // With it, logging out with a legacy token revokes that token.
-    let fresh_token = fixture(&["token", DJANGO_SECRET, "12", "300"]).trim().to_owned();
-    let other = TestServer::start_on(db.clone(), &[("CASTELLAN_TOKENS__LEGACY_HS256_SECRET", DJANGO_SECRET)]).await;
-    assert_eq!(other.get("/auth/me", Some(&fresh_token)).await.status, StatusCode::OK);
-    let out = other.call(reqwest::Method::POST, "/auth/logout", Some(&fresh_token), Some(json!({}))).await;
+    let fresh_token = fixture(&["token", DJANGO_SECRET, "12", "300"])
+        .trim()
+        .to_owned();
+    let other = TestServer::start_on(
+        db.clone(),
+        &[("CASTELLAN_TOKENS__LEGACY_HS256_SECRET", DJANGO_SECRET)],
+    )
+    .await;
+    assert_eq!(
+        other.get("/auth/me", Some(&fresh_token)).await.status,
+        StatusCode::OK
+    );
+    let out = other
+        .call(
+            reqwest::Method::POST,
+            "/auth/logout",
+            Some(&fresh_token),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(out.status, StatusCode::OK, "{}", out.text);
-    other.get("/auth/me", Some(&fresh_token)).await.assert_error(401, "TOKEN_INVALID");
+    other
+        .get("/auth/me", Some(&fresh_token))
+        .await
+        .assert_error(401, "TOKEN_INVALID");
 }
 
 /// A SimpleJWT-shaped token signed in Rust with `alg`, for algorithms PyJWT's helper does
@@ -370,7 +636,15 @@ fn hs(secret: &str, alg: &str) -> String {
         "HS256" => jsonwebtoken::Algorithm::HS256,
         _ => jsonwebtoken::Algorithm::HS384,
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let claims = json!({"token_type": "access", "exp": now + 300, "iat": now, "jti": "0123456789abcdef", "user_id": 7});
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(algorithm), &claims, &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(algorithm),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }

@@ -17,7 +17,8 @@ const DEPLOYMENT: &[(&str, &str)] = &[
 ];
 
 const INVALID: &str = r#"{"detail":"Token is invalid or expired","code":"token_not_valid"}"#;
-const BOTH_REQUIRED: &str = r#"{"username":["This field is required."],"password":["This field is required."]}"#;
+const BOTH_REQUIRED: &str =
+    r#"{"username":["This field is required."],"password":["This field is required."]}"#;
 
 async fn deployment(extra: &[(&str, &str)]) -> TestServer {
     let env: Vec<_> = DEPLOYMENT.iter().chain(extra.iter()).copied().collect();
@@ -27,65 +28,142 @@ async fn deployment(extra: &[(&str, &str)]) -> TestServer {
 #[tokio::test(flavor = "multi_thread")]
 async fn register_and_get_tokens() {
     let app = deployment(&[]).await;
-    let r = app.post_form("/auth/register", &[("username", "alice"), ("password", PASSWORD)]).await;
+    let r = app
+        .post_form(
+            "/auth/register",
+            &[("username", "alice"), ("password", PASSWORD)],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.keys(), ["refresh", "access"]);
     assert_eq!(jwt_claims(&r.str("access"))["username"], "alice");
 
-    let again = app.post("/auth/register", json!({"username": "alice", "password": PASSWORD})).await;
+    let again = app
+        .post(
+            "/auth/register",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.body, json!({"detail": "User already exists"}));
-    let case = app.post("/auth/register", json!({"username": "ALICE", "password": PASSWORD})).await;
+    let case = app
+        .post(
+            "/auth/register",
+            json!({"username": "ALICE", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(case.status, StatusCode::CONFLICT);
 
     let missing = app.post("/auth/register", json!({})).await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert_eq!(missing.text, BOTH_REQUIRED);
-    let only = app.post_form("/auth/register/", &[("username", "bob")]).await;
+    let only = app
+        .post_form("/auth/register/", &[("username", "bob")])
+        .await;
     assert_eq!(only.body, json!({"password": ["This field is required."]}));
-    let weak = app.post("/auth/register", json!({"username": "bob", "password": "short"})).await;
+    let weak = app
+        .post(
+            "/auth/register",
+            json!({"username": "bob", "password": "short"}),
+        )
+        .await;
     assert_eq!(weak.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         weak.body,
         json!({"password": ["This password is too short. It must contain at least 8 characters."]})
     );
-    let bad = app.post("/auth/register", json!({"username": "bad name", "password": "x", "email": "nope"})).await;
-    assert_eq!(bad.keys(), ["username", "password", "email"], "{}", bad.text);
+    let bad = app
+        .post(
+            "/auth/register",
+            json!({"username": "bad name", "password": "x", "email": "nope"}),
+        )
+        .await;
+    assert_eq!(
+        bad.keys(),
+        ["username", "password", "email"],
+        "{}",
+        bad.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn register_without_email_stores_none_and_with_email_keeps_it() {
     let app = deployment(&[]).await;
     for name in ["noemail1", "noemail2"] {
-        let r = app.post("/auth/register", json!({"username": name, "password": PASSWORD})).await;
+        let r = app
+            .post(
+                "/auth/register",
+                json!({"username": name, "password": PASSWORD}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         let me = app.get("/auth/v1/me", Some(&r.str("access"))).await;
         assert_eq!(me.body["email"], "", "{}", me.text);
     }
-    let with = app.post("/auth/register", json!({"username": "mailer", "password": PASSWORD, "email": "Mailer@Example.COM"})).await;
+    let with = app
+        .post(
+            "/auth/register",
+            json!({"username": "mailer", "password": PASSWORD, "email": "Mailer@Example.COM"}),
+        )
+        .await;
     assert_eq!(with.status, StatusCode::CREATED, "{}", with.text);
     let me = app.get("/auth/v1/me", Some(&with.str("access"))).await;
     assert_eq!(me.body["email"], "Mailer@example.com");
     // The address is unique and also logs in.
-    let taken = app.post("/auth/register", json!({"username": "other", "password": PASSWORD, "email": "mailer@example.com"})).await;
+    let taken = app
+        .post(
+            "/auth/register",
+            json!({"username": "other", "password": PASSWORD, "email": "mailer@example.com"}),
+        )
+        .await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
     assert_eq!(taken.body, json!({"detail": "User already exists"}));
-    let by_mail = app.post("/auth/token", json!({"username": "mailer@example.com", "password": PASSWORD})).await;
+    let by_mail = app
+        .post(
+            "/auth/token",
+            json!({"username": "mailer@example.com", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(by_mail.status, StatusCode::OK);
-    let invalid = app.post("/auth/register", json!({"username": "x1", "password": PASSWORD, "email": "nope"})).await;
-    assert_eq!(invalid.body, json!({"email": ["Enter a valid email address."]}));
+    let invalid = app
+        .post(
+            "/auth/register",
+            json!({"username": "x1", "password": PASSWORD, "email": "nope"}),
+        )
+        .await;
+    assert_eq!(
+        invalid.body,
+        json!({"email": ["Enter a valid email address."]})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn login_with_form_data() {
     let app = deployment(&[]).await;
-    app.post("/auth/register", json!({"username": "alice", "password": PASSWORD})).await;
-    let r = app.post_form("/auth/token", &[("username", "alice"), ("password", PASSWORD)]).await;
+    app.post(
+        "/auth/register",
+        json!({"username": "alice", "password": PASSWORD}),
+    )
+    .await;
+    let r = app
+        .post_form(
+            "/auth/token",
+            &[("username", "alice"), ("password", PASSWORD)],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.keys(), ["refresh", "access"]);
-    let wrong = app.post_form("/auth/token", &[("username", "alice"), ("password", "wrong-password")]).await;
+    let wrong = app
+        .post_form(
+            "/auth/token",
+            &[("username", "alice"), ("password", "wrong-password")],
+        )
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(wrong.body, json!({"detail": "No active account found with the given credentials"}));
+    assert_eq!(
+        wrong.body,
+        json!({"detail": "No active account found with the given credentials"})
+    );
     let missing = app.post_form("/auth/token/", &[]).await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert_eq!(missing.text, BOTH_REQUIRED);
@@ -94,21 +172,37 @@ async fn login_with_form_data() {
 #[tokio::test(flavor = "multi_thread")]
 async fn refresh_rotates_and_detects_reuse() {
     let app = deployment(&[("CASTELLAN_TOKENS__REFRESH_REUSE_GRACE", "0s")]).await;
-    let reg = app.post("/auth/register", json!({"username": "alice", "password": PASSWORD})).await;
+    let reg = app
+        .post(
+            "/auth/register",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
     let first = reg.str("refresh");
 
-    let r = app.post_form("/auth/token/refresh", &[("refresh", &first)]).await;
+    let r = app
+        .post_form("/auth/token/refresh", &[("refresh", &first)])
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.keys(), ["access", "refresh"]);
     let second = r.str("refresh");
     assert_ne!(second, first);
-    assert_eq!(app.get("/auth/getuser", Some(&r.str("access"))).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/auth/getuser", Some(&r.str("access")))
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     // The rotated-away token is reuse: refused, and the whole session ends with it.
-    let reuse = app.post("/auth/token/refresh", json!({"refresh": first})).await;
+    let reuse = app
+        .post("/auth/token/refresh", json!({"refresh": first}))
+        .await;
     assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reuse.text, INVALID);
-    let successor = app.post("/auth/token/refresh/", json!({"refresh": second})).await;
+    let successor = app
+        .post("/auth/token/refresh/", json!({"refresh": second}))
+        .await;
     assert_eq!(successor.status, StatusCode::UNAUTHORIZED);
     assert_eq!(successor.text, INVALID);
     let gone = app.get("/auth/getuser", Some(&r.str("access"))).await;
@@ -116,18 +210,30 @@ async fn refresh_rotates_and_detects_reuse() {
 
     let missing = app.post("/auth/token/refresh", json!({})).await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
-    assert_eq!(missing.body, json!({"refresh": ["This field is required."]}));
+    assert_eq!(
+        missing.body,
+        json!({"refresh": ["This field is required."]})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_token() {
     let app = deployment(&[]).await;
-    let reg = app.post("/auth/register", json!({"username": "alice", "password": PASSWORD})).await;
+    let reg = app
+        .post(
+            "/auth/register",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
     for token in [reg.str("access"), reg.str("refresh")] {
-        let r = app.post_form("/auth/token/verify", &[("token", &token)]).await;
+        let r = app
+            .post_form("/auth/token/verify", &[("token", &token)])
+            .await;
         assert_eq!((r.status, r.text.as_str()), (StatusCode::OK, "{}"));
     }
-    let bad = app.post("/auth/token/verify", json!({"token": "garbage"})).await;
+    let bad = app
+        .post("/auth/token/verify", json!({"token": "garbage"}))
+        .await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
     assert_eq!(bad.text, INVALID);
     let missing = app.post("/auth/token/verify", json!({})).await;
@@ -138,18 +244,37 @@ async fn verify_token() {
 #[tokio::test(flavor = "multi_thread")]
 async fn get_user() {
     let app = deployment(&[]).await;
-    let reg = app.post("/auth/register", json!({"username": "alice", "password": PASSWORD})).await;
+    let reg = app
+        .post(
+            "/auth/register",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
     let r = app.get("/auth/getuser", Some(&reg.str("access"))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body, json!({"username": "alice"}));
-    assert_eq!(app.get("/auth/getuser/", Some(&reg.str("access"))).await.body, json!({"username": "alice"}));
+    assert_eq!(
+        app.get("/auth/getuser/", Some(&reg.str("access")))
+            .await
+            .body,
+        json!({"username": "alice"})
+    );
 
     let anonymous = app.get("/auth/getuser", None).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(anonymous.body, json!({"detail": "Authentication credentials were not provided."}));
-    assert!(anonymous.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")));
+    assert_eq!(
+        anonymous.body,
+        json!({"detail": "Authentication credentials were not provided."})
+    );
+    assert!(
+        anonymous
+            .header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Bearer"))
+    );
 
-    let forged = app.get("/auth/getuser", Some("eyJhbGciOiJIUzI1NiJ9.e30.x")).await;
+    let forged = app
+        .get("/auth/getuser", Some("eyJhbGciOiJIUzI1NiJ9.e30.x"))
+        .await;
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         forged.text,
@@ -164,16 +289,34 @@ async fn get_user() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_native_api_lives_at_v1_only() {
     let app = deployment(&[]).await;
-    let reg = app.post("/auth/register", json!({"username": "alice", "password": PASSWORD})).await;
-    let native = app.post("/auth/v1/token", json!({"username": "alice", "password": PASSWORD})).await;
+    let reg = app
+        .post(
+            "/auth/register",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    let native = app
+        .post(
+            "/auth/v1/token",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(native.status, StatusCode::OK, "{}", native.text);
     assert_eq!(native.body["token_type"], "bearer");
     let me = app.get("/auth/v1/me", Some(&reg.str("access"))).await;
     assert_eq!(me.body["username"], "alice");
     // /auth/me belongs to no mount in this deployment.
-    assert_eq!(app.get("/auth/me", Some(&reg.str("access"))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/auth/me", Some(&reg.str("access"))).await.status,
+        StatusCode::NOT_FOUND
+    );
     // The native register at /auth/v1 still insists on an email.
-    let r = app.post("/auth/v1/register", json!({"username": "bob", "password": PASSWORD})).await;
+    let r = app
+        .post(
+            "/auth/v1/register",
+            json!({"username": "bob", "password": PASSWORD}),
+        )
+        .await;
     r.assert_error(400, "VALIDATION_ERROR");
     assert!(r.body["error"]["details"]["email"].is_array());
 }
