@@ -40,10 +40,22 @@ fn hs256(header_kid: &str, typ: Option<&str>, claims: &Value, key: &[u8]) -> Str
 
 async fn assert_refused(app: &TestServer, token: &str, what: &str) {
     let me = app.get("/auth/me", Some(token)).await;
-    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{what} was accepted: {}", me.text);
+    assert_eq!(
+        me.status,
+        StatusCode::UNAUTHORIZED,
+        "{what} was accepted: {}",
+        me.text
+    );
     me.assert_error(401, "TOKEN_INVALID");
-    let verify = app.post("/auth/token/verify", json!({"token": token})).await;
-    assert_eq!(verify.status, StatusCode::UNAUTHORIZED, "{what} verified: {}", verify.text);
+    let verify = app
+        .post("/auth/token/verify", json!({"token": token}))
+        .await;
+    assert_eq!(
+        verify.status,
+        StatusCode::UNAUTHORIZED,
+        "{what} verified: {}",
+        verify.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,14 +70,32 @@ async fn forgeries_against_an_asymmetric_key_are_refused() {
     // alg: none, with and without a signature part.
     let none = json!({"alg": "none", "typ": "at+jwt", "kid": kid});
     assert_refused(&app, &unsigned(&none, &claims, b""), "alg none").await;
-    assert_refused(&app, &format!("{}.{}.", B64.encode(none.to_string()), B64.encode(claims.to_string())), "alg none, empty sig").await;
+    assert_refused(
+        &app,
+        &format!(
+            "{}.{}.",
+            B64.encode(none.to_string()),
+            B64.encode(claims.to_string())
+        ),
+        "alg none, empty sig",
+    )
+    .await;
 
     // HS256 keyed with the published public key, in each form an attacker might try.
     let jwks = app.get("/.well-known/jwks.json", None).await;
     let jwk = &jwks.body["keys"][0];
     let x = jwk["x"].as_str().unwrap();
-    for key in [x.as_bytes().to_vec(), B64.decode(x).unwrap(), jwk.to_string().into_bytes()] {
-        assert_refused(&app, &hs256(&kid, Some("at+jwt"), &claims, &key), "HS256 with the public key").await;
+    for key in [
+        x.as_bytes().to_vec(),
+        B64.decode(x).unwrap(),
+        jwk.to_string().into_bytes(),
+    ] {
+        assert_refused(
+            &app,
+            &hs256(&kid, Some("at+jwt"), &claims, &key),
+            "HS256 with the public key",
+        )
+        .await;
     }
 
     // A tampered payload under the original signature.
@@ -73,7 +103,12 @@ async fn forgeries_against_an_asymmetric_key_are_refused() {
     elevated["roles"] = json!(["admin"]);
     elevated["sub"] = json!("2");
     let signature = access.rsplit('.').next().unwrap();
-    let tampered = format!("{}.{}.{}", access.split('.').next().unwrap(), B64.encode(elevated.to_string()), signature);
+    let tampered = format!(
+        "{}.{}.{}",
+        access.split('.').next().unwrap(),
+        B64.encode(elevated.to_string()),
+        signature
+    );
     assert_refused(&app, &tampered, "tampered payload").await;
 
     // The attacker's own key, embedded as `jwk`, under the real kid and under its own.
@@ -85,7 +120,10 @@ async fn forgeries_against_an_asymmetric_key_are_refused() {
         let mut h = Header::new(Algorithm::EdDSA);
         h.kid = Some(header_kid.into());
         h.typ = Some("at+jwt".into());
-        h.jwk = Some(serde_json::from_value(json!({"kty": "OKP", "crv": "Ed25519", "x": attacker_x})).unwrap());
+        h.jwk = Some(
+            serde_json::from_value(json!({"kty": "OKP", "crv": "Ed25519", "x": attacker_x}))
+                .unwrap(),
+        );
         let token = encode(&h, &claims, &EncodingKey::from_ed_der(pkcs8.as_ref())).unwrap();
         assert_refused(&app, &token, "embedded jwk").await;
         h.jwk = None;
@@ -95,15 +133,30 @@ async fn forgeries_against_an_asymmetric_key_are_refused() {
     }
 
     // kid injection: paths, SQL, and absent.
-    for bad_kid in ["../../../../dev/null", "' OR '1'='1", "", "x".repeat(5000).as_str()] {
+    for bad_kid in [
+        "../../../../dev/null",
+        "' OR '1'='1",
+        "",
+        "x".repeat(5000).as_str(),
+    ] {
         let mut h = header.clone();
         h["kid"] = json!(bad_kid);
-        let token = format!("{}.{}.{}", B64.encode(h.to_string()), access.split('.').nth(1).unwrap(), signature);
+        let token = format!(
+            "{}.{}.{}",
+            B64.encode(h.to_string()),
+            access.split('.').nth(1).unwrap(),
+            signature
+        );
         assert_refused(&app, &token, "kid injection").await;
     }
     let mut no_kid = header.clone();
     no_kid.as_object_mut().unwrap().remove("kid");
-    let token = format!("{}.{}.{}", B64.encode(no_kid.to_string()), access.split('.').nth(1).unwrap(), signature);
+    let token = format!(
+        "{}.{}.{}",
+        B64.encode(no_kid.to_string()),
+        access.split('.').nth(1).unwrap(),
+        signature
+    );
     assert_refused(&app, &token, "no kid").await;
 
     // Garbage shapes.
@@ -113,7 +166,10 @@ async fn forgeries_against_an_asymmetric_key_are_refused() {
     }
 
     // The genuine token still works: the refusals above were about the forgeries.
-    assert_eq!(app.get("/auth/me", Some(&access)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/auth/me", Some(&access)).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -129,13 +185,21 @@ async fn a_token_from_another_deployment_is_refused() {
 /// claim check is exercised on a token whose signature is valid.
 #[tokio::test(flavor = "multi_thread")]
 async fn claim_checks_with_a_valid_signature() {
-    let app = TestServer::start_with(&[("CASTELLAN_TOKENS__ALGORITHM", "HS256"), ("CASTELLAN_TOKENS__SECRET", SECRET)]).await;
+    let app = TestServer::start_with(&[
+        ("CASTELLAN_TOKENS__ALGORITHM", "HS256"),
+        ("CASTELLAN_TOKENS__SECRET", SECRET),
+    ])
+    .await;
     let (access, _) = app.user_with_tokens("peggy").await;
     let (header, claims) = parts(&access);
     assert_eq!(header["alg"], "HS256");
     let kid = header["kid"].as_str().unwrap().to_owned();
     let jwks = app.get("/.well-known/jwks.json", None).await;
-    assert_eq!(jwks.body["keys"], json!([]), "a shared secret is never published");
+    assert_eq!(
+        jwks.body["keys"],
+        json!([]),
+        "a shared secret is never published"
+    );
 
     let sign = |claims: &Value| hs256(&kid, Some("at+jwt"), claims, SECRET.as_bytes());
     let now = claims["iat"].as_i64().unwrap();
@@ -144,7 +208,12 @@ async fn claim_checks_with_a_valid_signature() {
     let mut fresh = claims.clone();
     fresh["jti"] = json!("control");
     let control = app.get("/auth/me", Some(&sign(&fresh))).await;
-    assert_eq!(control.status, StatusCode::OK, "control token refused: {}", control.text);
+    assert_eq!(
+        control.status,
+        StatusCode::OK,
+        "control token refused: {}",
+        control.text
+    );
 
     let cases: Vec<(&str, Value)> = vec![
         ("wrong iss", json!({"iss": "http://evil.example"})),
@@ -167,13 +236,35 @@ async fn claim_checks_with_a_valid_signature() {
         assert_refused(&app, &sign(&forged), missing).await;
     }
     // typ must be at+jwt.
-    assert_refused(&app, &hs256(&kid, Some("JWT"), &claims, SECRET.as_bytes()), "typ JWT").await;
-    assert_refused(&app, &hs256(&kid, None, &claims, SECRET.as_bytes()), "no typ").await;
+    assert_refused(
+        &app,
+        &hs256(&kid, Some("JWT"), &claims, SECRET.as_bytes()),
+        "typ JWT",
+    )
+    .await;
+    assert_refused(
+        &app,
+        &hs256(&kid, None, &claims, SECRET.as_bytes()),
+        "no typ",
+    )
+    .await;
     // A different secret under the right kid.
-    assert_refused(&app, &hs256(&kid, Some("at+jwt"), &claims, b"another-secret-another-secret-another"), "wrong secret").await;
+    assert_refused(
+        &app,
+        &hs256(
+            &kid,
+            Some("at+jwt"),
+            &claims,
+            b"another-secret-another-secret-another",
+        ),
+        "wrong secret",
+    )
+    .await;
 
     // Revoking the session refuses even freshly signed tokens naming it.
-    let out = app.call(reqwest::Method::POST, "/auth/logout", Some(&access), None).await;
+    let out = app
+        .call(reqwest::Method::POST, "/auth/logout", Some(&access), None)
+        .await;
     assert_eq!(out.status, StatusCode::OK);
     assert_refused(&app, &sign(&fresh), "token of a revoked session").await;
 }

@@ -9,7 +9,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 async fn refresh(app: &TestServer, token: &str) -> common::Reply {
-    app.post("/auth/token/refresh", json!({"refresh_token": token})).await
+    app.post("/auth/token/refresh", json!({"refresh_token": token}))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -22,10 +23,16 @@ async fn reuse_after_the_grace_window_revokes_the_session() {
     let access = rotated.str("access_token");
 
     app.advance_clock(11).await;
-    refresh(&app, &first).await.assert_error(401, "TOKEN_INVALID");
+    refresh(&app, &first)
+        .await
+        .assert_error(401, "TOKEN_INVALID");
     // The whole family is dead: the live successor and its access token too.
-    refresh(&app, &second).await.assert_error(401, "TOKEN_INVALID");
-    app.get("/auth/me", Some(&access)).await.assert_error(401, "TOKEN_INVALID");
+    refresh(&app, &second)
+        .await
+        .assert_error(401, "TOKEN_INVALID");
+    app.get("/auth/me", Some(&access))
+        .await
+        .assert_error(401, "TOKEN_INVALID");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -38,13 +45,22 @@ async fn a_retry_inside_the_grace_window_gets_the_same_successor() {
     assert_eq!(b.status, StatusCode::OK, "{}", b.text);
     assert_eq!(a.str("refresh_token"), b.str("refresh_token"));
     // Both access tokens belong to the one live session.
-    assert_eq!(app.get("/auth/me", Some(&b.str("access_token"))).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/auth/me", Some(&b.str("access_token")))
+            .await
+            .status,
+        StatusCode::OK
+    );
     // And the successor still rotates normally.
     let c = refresh(&app, &a.str("refresh_token")).await;
     assert_eq!(c.status, StatusCode::OK);
     // The grandparent is now two generations old: reuse, even inside the window.
-    refresh(&app, &first).await.assert_error(401, "TOKEN_INVALID");
-    refresh(&app, &c.str("refresh_token")).await.assert_error(401, "TOKEN_INVALID");
+    refresh(&app, &first)
+        .await
+        .assert_error(401, "TOKEN_INVALID");
+    refresh(&app, &c.str("refresh_token"))
+        .await
+        .assert_error(401, "TOKEN_INVALID");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -53,8 +69,12 @@ async fn grace_zero_treats_any_second_use_as_reuse() {
     let (_, first) = app.user_with_tokens("tess").await;
     let a = refresh(&app, &first).await;
     assert_eq!(a.status, StatusCode::OK);
-    refresh(&app, &first).await.assert_error(401, "TOKEN_INVALID");
-    refresh(&app, &a.str("refresh_token")).await.assert_error(401, "TOKEN_INVALID");
+    refresh(&app, &first)
+        .await
+        .assert_error(401, "TOKEN_INVALID");
+    refresh(&app, &a.str("refresh_token"))
+        .await
+        .assert_error(401, "TOKEN_INVALID");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -72,10 +92,19 @@ async fn thirty_two_concurrent_refreshes_yield_one_live_successor() {
     let next = refresh(&app, &successor).await;
     assert_eq!(next.status, StatusCode::OK, "{}", next.text);
     // Exactly one session exists for these tokens: logging it out ends them all.
-    let out = app.call(reqwest::Method::POST, "/auth/logout", Some(&next.str("access_token")), None).await;
+    let out = app
+        .call(
+            reqwest::Method::POST,
+            "/auth/logout",
+            Some(&next.str("access_token")),
+            None,
+        )
+        .await;
     assert_eq!(out.status, StatusCode::OK);
     for r in &replies {
-        app.get("/auth/me", Some(&r.str("access_token"))).await.assert_error(401, "TOKEN_INVALID");
+        app.get("/auth/me", Some(&r.str("access_token")))
+            .await
+            .assert_error(401, "TOKEN_INVALID");
     }
 }
 
@@ -84,8 +113,11 @@ async fn concurrent_refreshes_without_grace_never_produce_two_live_successors() 
     let app = TestServer::start_with(&[("CASTELLAN_TOKENS__REFRESH_REUSE_GRACE", "0s")]).await;
     let (_, first) = app.user_with_tokens("vera").await;
     let replies = futures::future::join_all((0..32).map(|_| refresh(&app, &first))).await;
-    let issued: HashSet<String> =
-        replies.iter().filter(|r| r.status == StatusCode::OK).map(|r| r.str("refresh_token")).collect();
+    let issued: HashSet<String> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .map(|r| r.str("refresh_token"))
+        .collect();
     assert!(issued.len() <= 1, "{issued:?}");
     // Whatever was issued, at most one token can still refresh.
     let mut live = 0;
@@ -101,9 +133,20 @@ async fn concurrent_refreshes_without_grace_never_produce_two_live_successors() 
 async fn rotation_keeps_identity_and_roles() {
     let app = TestServer::start().await;
     let (access, first) = app.user_with_tokens("wes").await;
-    let before = app.post("/auth/token/verify", json!({"token": access})).await.body["claims"].clone();
+    let before = app
+        .post("/auth/token/verify", json!({"token": access}))
+        .await
+        .body["claims"]
+        .clone();
     let r = refresh(&app, &first).await;
-    let after = app.post("/auth/token/verify", json!({"token": r.str("access_token")})).await.body["claims"].clone();
+    let after = app
+        .post(
+            "/auth/token/verify",
+            json!({"token": r.str("access_token")}),
+        )
+        .await
+        .body["claims"]
+        .clone();
     for claim in ["sub", "sid", "username", "roles", "user_id"] {
         assert_eq!(before[claim], after[claim], "{claim}");
     }

@@ -34,7 +34,8 @@ pub fn backend() -> Backend {
 }
 
 fn pg_admin_url() -> String {
-    std::env::var("CASTELLAN_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CASTELLAN_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A fresh database for one test; removed on drop.
@@ -50,16 +51,37 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let url = format!("sqlite://{}", dir.path().join("castellan.db").display());
-                TestDb { url, _dir: Some(dir), pg_name: None }
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
             }
             Backend::Postgres => {
-                let name = format!("castellan_test_{}", castellan::core::secrets::random_token(9).to_lowercase().replace(['-', '_'], "x"));
-                let admin = sqlx::PgPool::connect(&pg_admin_url()).await.expect("PostgreSQL is not reachable");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
+                let name = format!(
+                    "castellan_test_{}",
+                    castellan::core::secrets::random_token(9)
+                        .to_lowercase()
+                        .replace(['-', '_'], "x")
+                );
+                let admin = sqlx::PgPool::connect(&pg_admin_url())
+                    .await
+                    .expect("PostgreSQL is not reachable");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .expect("create database");
                 admin.close().await;
                 let base = pg_admin_url();
-                let url = format!("{}/{name}", base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base));
-                TestDb { url, _dir: None, pg_name: Some(name) }
+                let url = format!(
+                    "{}/{name}",
+                    base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base)
+                );
+                TestDb {
+                    url,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -67,13 +89,22 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         // Drop runs outside any runtime guarantee; use a private one on a plain thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async {
                 if let Ok(admin) = sqlx::PgPool::connect(&pg_admin_url()).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
                     admin.close().await;
                 }
             });
@@ -121,7 +152,10 @@ impl TestServer {
         for (k, v) in TEST_DEFAULTS.iter().chain(env.iter()) {
             cmd.env(k, v);
         }
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null()).kill_on_drop(true);
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn castellan");
         let stderr = child.stderr.take().expect("stderr");
         let logs = Arc::new(Mutex::new(String::new()));
@@ -131,15 +165,24 @@ impl TestServer {
                 logs.lock().unwrap().push_str(&format!("{line}\n"));
                 if let Some(at) = line.find("listening on http://") {
                     let rest = &line[at + "listening on http://".len()..];
-                    let addr: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                        .collect();
                     return Some(addr);
                 }
             }
             None
         };
-        let addr = tokio::time::timeout(Duration::from_secs(60), find_addr).await.ok().flatten();
+        let addr = tokio::time::timeout(Duration::from_secs(60), find_addr)
+            .await
+            .ok()
+            .flatten();
         let Some(addr) = addr else {
-            panic!("castellan did not start; its output:\n{}", logs.lock().unwrap());
+            panic!(
+                "castellan did not start; its output:\n{}",
+                logs.lock().unwrap()
+            );
         };
         let sink = logs.clone();
         tokio::spawn(async move {
@@ -147,8 +190,17 @@ impl TestServer {
                 sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-        TestServer { base: format!("http://{addr}"), client, child, logs, db }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        TestServer {
+            base: format!("http://{addr}"),
+            client,
+            child,
+            logs,
+            db,
+        }
     }
 
     pub fn logs(&self) -> String {
@@ -164,7 +216,13 @@ impl TestServer {
     }
 
     /// Sends a request; `body` as JSON when given. Returns status, parsed body and headers.
-    pub async fn call(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, self.url(path));
         if let Some(token) = bearer {
             req = req.bearer_auth(token);
@@ -187,14 +245,29 @@ impl TestServer {
         let reply = self
             .post("/auth/register", json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}))
             .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "register {username}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "register {username}: {}",
+            reply.body
+        );
         reply
     }
 
     /// Logs in and returns (access token, refresh token).
     pub async fn login(&self, username: &str) -> (String, String) {
-        let reply = self.post("/auth/token", json!({"username": username, "password": PASSWORD})).await;
-        assert_eq!(reply.status, StatusCode::OK, "login {username}: {}", reply.body);
+        let reply = self
+            .post(
+                "/auth/token",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login {username}: {}",
+            reply.body
+        );
         (reply.str("access_token"), reply.str("refresh_token"))
     }
 
@@ -222,15 +295,26 @@ impl Reply {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, headers, body, text }
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub fn str(&self, key: &str) -> String {
-        self.body[key].as_str().unwrap_or_else(|| panic!("no string `{key}` in {}", self.body)).to_owned()
+        self.body[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string `{key}` in {}", self.body))
+            .to_owned()
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 
     /// Asserts the native error shape and code.
@@ -238,28 +322,67 @@ impl Reply {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
         assert_eq!(self.body["status"], "error", "body: {}", self.text);
         assert_eq!(self.body["error"]["code"], code, "body: {}", self.text);
-        assert!(self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-        assert!(self.body["error"]["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
-        assert!(self.body["error"]["request_id"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        assert!(
+            self.body["error"]["timestamp"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z'))
+        );
+        assert!(
+            self.body["error"]["request_id"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty())
+        );
     }
 }
 
 impl TestServer {
     /// Logs in with a given password through the native API: (access token, refresh token).
     pub async fn login_with(&self, username: &str, password: &str) -> (String, String) {
-        let reply = self.post("/auth/token", json!({"username": username, "password": password})).await;
-        assert_eq!(reply.status, StatusCode::OK, "login {username}: {}", reply.body);
+        let reply = self
+            .post(
+                "/auth/token",
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login {username}: {}",
+            reply.body
+        );
         (reply.str("access_token"), reply.str("refresh_token"))
     }
 
     /// Sends an `application/x-www-form-urlencoded` body.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
-        Reply::from(self.client.post(self.url(path)).form(form).send().await.expect("request")).await
+        Reply::from(
+            self.client
+                .post(self.url(path))
+                .form(form)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
     }
 
     /// Sends `body` as is with the given content type.
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Reply {
-        let req = self.client.post(self.url(path)).header("content-type", content_type).body(body);
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
         Reply::from(req.send().await.expect("request")).await
     }
 }
@@ -267,7 +390,10 @@ impl TestServer {
 impl Reply {
     /// The JSON keys of the body, in order.
     pub fn keys(&self) -> Vec<String> {
-        self.body.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+        self.body
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -275,12 +401,19 @@ impl Reply {
 pub fn jwt_claims(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).expect("a JWT has three parts");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
     serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
 /// Runs the `castellan` command line against `db_url`, with `stdin` as its standard input.
-pub async fn castellan_cli(db_url: &str, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> std::process::Output {
+pub async fn castellan_cli(
+    db_url: &str,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     use tokio::io::AsyncWriteExt;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_castellan"));
     cmd.args(args);
@@ -293,10 +426,16 @@ pub async fn castellan_cli(db_url: &str, args: &[&str], stdin: &str, env: &[(&st
     for (k, v) in TEST_DEFAULTS.iter().chain(env.iter()) {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let mut child = cmd.spawn().expect("spawn castellan");
     let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin.as_bytes()).await.expect("write stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
     drop(input);
     tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
         .await
