@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `user add`, `keys rotate`.
+//! The command line: `serve`, `migrate`, `user add`, `keys rotate`, `import users`.
 
 use std::{io::IsTerminal, path::PathBuf};
 
@@ -9,6 +9,7 @@ use crate::{
     config::Settings,
     core::{Registration, RequestContext},
     domain::{Email, Username},
+    import,
 };
 
 #[derive(Parser)]
@@ -40,6 +41,27 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Import from the system Castellan replaces.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ImportCommand {
+    /// Import users with their password hashes. Every record is checked first; if one is
+    /// rejected nothing is written. Re-running updates or skips, never duplicates.
+    Users {
+        /// The export: JSON lines, CSV with a header row, or `manage.py dumpdata auth.user`.
+        file: PathBuf,
+        /// The file's format; guessed from its name and content when absent.
+        #[arg(long, value_enum)]
+        format: Option<import::Format>,
+        /// Check and report without writing anything.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -102,7 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let registration = Registration {
                 username,
-                email,
+                email: Some(email),
                 password,
                 first_name,
                 last_name,
@@ -116,6 +138,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&user)?);
             Ok(())
         }
+        Command::Import {
+            command:
+                ImportCommand::Users {
+                    file,
+                    format,
+                    dry_run,
+                },
+        } => import_users(settings, &file, format, dry_run).await,
         Command::Keys {
             command: KeysCommand::Rotate,
         } => {
@@ -125,6 +155,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn import_users(
+    settings: Settings,
+    file: &std::path::Path,
+    format: Option<import::Format>,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let content = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let format = format.unwrap_or_else(|| import::Format::detect(file, &content));
+    let rows = import::read(format, &content)?;
+    let core = app::build_core(settings).await?;
+    let report = core
+        .import_users(rows, dry_run, &RequestContext::default())
+        .await
+        .map_err(describe)?;
+    for (locator, reason) in &report.rejected {
+        println!("rejected {locator}: {reason}");
+    }
+    println!(
+        "{} created, {} updated, {} skipped, {} rejected",
+        report.created,
+        report.updated,
+        report.skipped,
+        report.rejected.len()
+    );
+    if !report.rejected.is_empty() {
+        anyhow::bail!(
+            "nothing was imported: {} record(s) rejected; fix them and run the import again",
+            report.rejected.len()
+        );
+    }
+    if !report.written {
+        println!("dry run: nothing was written");
+    }
+    Ok(())
 }
 
 fn describe(e: crate::core::CoreError) -> anyhow::Error {

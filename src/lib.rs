@@ -6,5 +6,6 @@ pub mod config;
 pub mod core;
 pub mod domain;
 pub mod http;
+pub mod import;
 pub mod shared;
 pub mod store;

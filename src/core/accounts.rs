@@ -8,10 +8,11 @@ use crate::{
     store::{NewUserRow, Revoke, StoreError, UserRow},
 };
 
-/// A validated registration request.
+/// A validated registration request. The email is optional: SimpleJWT-style registration
+/// and Django accounts may have none, which is stored as an empty email (never a placeholder).
 pub struct Registration {
     pub username: Username,
-    pub email: Email,
+    pub email: Option<Email>,
     pub password: NewPassword,
     pub first_name: String,
     pub last_name: String,
@@ -41,15 +42,18 @@ impl Core {
         if let Some(existing) = self.store.find_user_by_login(&r.username.key()).await? {
             return Err(user_exists(&existing, &r.username));
         }
-        if let Some(existing) = self.store.find_user_by_login(&r.email.key()).await? {
+        if let Some(email) = &r.email
+            && let Some(existing) = self.store.find_user_by_login(&email.key()).await?
+        {
             return Err(user_exists(&existing, &r.username));
         }
         let hash = self.hasher.hash(r.password.secret()).await?;
+        let email_key = r.email.as_ref().map(Email::key);
         let row = NewUserRow {
             username: r.username.as_str(),
             username_key: &r.username.key(),
-            email: r.email.as_str(),
-            email_key: &r.email.key(),
+            email: r.email.as_ref().map_or("", Email::as_str),
+            email_key: email_key.as_deref(),
             password_hash: &hash,
             first_name: r.first_name.trim(),
             last_name: r.last_name.trim(),
@@ -140,6 +144,12 @@ impl Core {
         self.audit("login.success", Some(row.id), ctx, json!({}))
             .await;
         self.user_with_roles(row).await
+    }
+
+    /// Registers and starts a session at once (registration endpoints that answer with tokens).
+    pub async fn sign_up(&self, r: Registration, ctx: &RequestContext) -> Result<IssuedTokens> {
+        let user = self.register(r, ctx).await?;
+        self.start_session(user, ctx).await
     }
 
     pub async fn login(

@@ -3,12 +3,15 @@
 mod accounts;
 mod clock;
 mod keys;
+mod legacy_hashes;
+mod legacy_tokens;
 mod passwords;
 mod revocations;
 pub mod secrets;
 mod sessions;
 mod throttle;
 mod tokens;
+mod user_import;
 
 use std::sync::Arc;
 
@@ -17,8 +20,9 @@ pub use clock::{Clock, rfc3339};
 pub use keys::KeyRing;
 pub use passwords::PasswordHasher;
 pub use revocations::Revocations;
-pub use sessions::{IssuedTokens, RefreshInfo};
-pub use tokens::{AccessClaims, AccessToken};
+pub use sessions::{IssuedTokens, RefreshInfo, Rotation};
+pub use tokens::{AccessClaims, AccessToken, VerifiedToken};
+pub use user_import::{ImportRecord, ImportReport, ImportRow};
 
 use crate::{
     config::Settings,
@@ -73,6 +77,7 @@ pub struct Core {
     pub hasher: PasswordHasher,
     /// Optional Redis for fan-out and shared counters.
     pub redis: Option<Arc<RedisLink>>,
+    legacy_tokens: Option<legacy_tokens::LegacyTokens>,
     policy: PasswordPolicy,
     /// Derives each refresh token's successor, so a retried rotation returns the same one.
     refresh_key: Vec<u8>,
@@ -103,6 +108,9 @@ impl Core {
         Ok(Self {
             hasher: PasswordHasher::new(&settings.passwords)?,
             redis,
+            legacy_tokens: legacy_tokens::LegacyTokens::new(
+                settings.tokens.legacy_hs256_secret.as_deref(),
+            ),
             policy: PasswordPolicy::default(),
             settings,
             store,

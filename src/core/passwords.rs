@@ -9,7 +9,7 @@ use argon2::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use super::CoreError;
+use super::{CoreError, legacy_hashes::StoredHash};
 use crate::{config, domain::Secret};
 
 /// The outcome of checking a password against a stored hash.
@@ -110,13 +110,14 @@ impl PasswordHasher {
     ) -> Result<Verdict, CoreError> {
         let exists = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
+        let dummy = self.dummy_hash.clone();
         let password = password.clone();
         let current = self.params.clone();
         let typical = self.typical_micros.clone();
         let verdict = self
             .run(slot, move || {
                 let started = std::time::Instant::now();
-                let verdict = verify_with(&current, password.expose(), &stored);
+                let verdict = verify_with(&current, password.expose(), &stored, &dummy);
                 record(&typical, started.elapsed());
                 verdict
             })
@@ -190,7 +191,36 @@ fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
 }
 
-fn verify_with(current: &Params, password: &str, stored: &str) -> Verdict {
+/// Verifies against any stored form Castellan knows. Anything but a current argon2id hash
+/// is outdated. A hash that cannot be verified at all (unusable, unknown) costs the same as
+/// a wrong password, so timing does not tell such accounts apart.
+fn verify_with(current: &Params, password: &str, stored: &str, dummy: &str) -> Verdict {
+    match StoredHash::parse(stored) {
+        Ok(StoredHash::Argon2 { phc, foreign }) => {
+            let verdict = verify_argon2(current, password, &phc);
+            Verdict {
+                valid: verdict.valid,
+                outdated: verdict.outdated || foreign,
+            }
+        }
+        Ok(legacy) => Verdict {
+            valid: legacy.matches(password),
+            outdated: true,
+        },
+        Err(_) => {
+            verify_argon2(current, password, dummy);
+            Verdict {
+                valid: false,
+                outdated: false,
+            }
+        }
+    }
+}
+
+/// Checks an argon2 PHC string with its own variant, version and parameters; it is
+/// outdated unless it is argon2id v0x13 with exactly the current parameters (weaker ones
+/// are unsafe, stronger ones slow every login past the capacity the pool was sized for).
+fn verify_argon2(current: &Params, password: &str, stored: &str) -> Verdict {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return Verdict {
             valid: false,
@@ -203,9 +233,10 @@ fn verify_with(current: &Params, password: &str, stored: &str) -> Verdict {
     let outdated = match Params::try_from(&parsed) {
         Ok(p) => {
             parsed.algorithm.as_str() != "argon2id"
-                || p.m_cost() < current.m_cost()
-                || p.t_cost() < current.t_cost()
-                || p.p_cost() < current.p_cost()
+                || parsed.version != Some(Version::V0x13.into())
+                || p.m_cost() != current.m_cost()
+                || p.t_cost() != current.t_cost()
+                || p.p_cost() != current.p_cost()
         }
         Err(_) => true,
     };

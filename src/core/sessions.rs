@@ -3,7 +3,10 @@
 
 use serde_json::json;
 
-use super::{AccessToken, Core, CoreError, RequestContext, Result, secrets};
+use super::{
+    AccessClaims, AccessToken, Core, CoreError, RequestContext, Result,
+    legacy_tokens::is_legacy_sid, secrets,
+};
 use crate::{
     domain::User,
     store::{NewSession, Revocation, Revoke, SessionRow, revocation_payload},
@@ -15,6 +18,14 @@ pub struct IssuedTokens {
     pub refresh_token: String,
     pub session_id: String,
     pub user: User,
+}
+
+/// Whether a refresh hands out a successor refresh token. `Keep` serves clients (SimpleJWT
+/// without rotation) that keep using one refresh token until the session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    Rotate,
+    Keep,
 }
 
 /// A live refresh token's session, for `token/verify`.
@@ -57,6 +68,17 @@ impl Core {
     /// the token itself, so concurrent or retried requests inside the grace window all get
     /// the same one. Presenting an older token outside the window revokes the session.
     pub async fn refresh(&self, presented: &str, ctx: &RequestContext) -> Result<IssuedTokens> {
+        self.renew(presented, Rotation::Rotate, ctx).await
+    }
+
+    /// A new access token for the session of `presented`. With `Rotation::Keep` the current
+    /// refresh token stays current (and is handed back); an outdated one is still reuse.
+    pub async fn renew(
+        &self,
+        presented: &str,
+        rotation: Rotation,
+        ctx: &RequestContext,
+    ) -> Result<IssuedTokens> {
         let hash = secrets::digest(presented);
         let found = self
             .store
@@ -74,6 +96,10 @@ impl Core {
         let successor = secrets::hmac_b64(&self.refresh_key, presented.as_bytes());
         let successor_hash = secrets::digest(&successor);
         if session.current_hash == hash {
+            if rotation == Rotation::Keep {
+                self.store.touch_session(&session.id, now).await?;
+                return self.reissue(&session, presented.to_owned()).await;
+            }
             if self
                 .store
                 .rotate_refresh(&session.id, &hash, &successor_hash, now)
@@ -204,6 +230,25 @@ impl Core {
             self.revocations.insert(id, until);
         }
         n
+    }
+
+    /// Logout with the access token the caller presented. A legacy token has no session:
+    /// the token itself is revoked until it expires.
+    pub async fn logout_bearer(
+        &self,
+        claims: &AccessClaims,
+        all: bool,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        if is_legacy_sid(&claims.sid) {
+            let now = self.clock.now();
+            let until = claims.exp + self.settings.tokens.leeway.as_secs();
+            self.store
+                .record_revocation(&claims.sid, now, until)
+                .await?;
+            self.revocations.insert(claims.sid.clone(), until);
+        }
+        self.logout(&claims.sid, claims.user_id, all, ctx).await
     }
 
     /// Logout by session (from an access token) or by refresh token; `all` ends every

@@ -4,7 +4,7 @@
 use jsonwebtoken::{Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 
-use super::{Core, CoreError, secrets};
+use super::{Core, CoreError, RefreshInfo, secrets};
 use crate::domain::User;
 
 pub const ACCESS_TYP: &str = "at+jwt";
@@ -30,6 +30,12 @@ pub struct AccessClaims {
     pub token_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+}
+
+/// A token presented for verification: an access token (JWT) or a refresh token (opaque).
+pub enum VerifiedToken {
+    Access(Box<AccessClaims>),
+    Refresh(RefreshInfo),
 }
 
 /// An access token as handed to a client.
@@ -67,6 +73,16 @@ impl Core {
         })
     }
 
+    /// Verifies either kind of token: JWTs are access tokens, anything else a refresh token.
+    pub async fn verify_token(&self, token: &str) -> Result<VerifiedToken, CoreError> {
+        if token.contains('.') {
+            let claims = self.verify_access_token(token).await?;
+            Ok(VerifiedToken::Access(Box::new(claims)))
+        } else {
+            Ok(VerifiedToken::Refresh(self.inspect_refresh(token).await?))
+        }
+    }
+
     /// Verifies signature, header, registered claims and the session; any failure is
     /// `TokenInvalid` (the reason is logged at debug level, never shown).
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, CoreError> {
@@ -91,11 +107,13 @@ impl Core {
         let typ_ok = header.typ.as_deref().is_some_and(|t| {
             t.eq_ignore_ascii_case(ACCESS_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
         });
+        let now = self.clock.now();
         if !typ_ok {
-            return Err("wrong typ");
+            // Only a token of the replaced SimpleJWT service may lack our `typ`, and only
+            // when the operator configured its secret.
+            return self.check_legacy_token(token, &header, now).await;
         }
         let kid = header.kid.as_deref().ok_or("no kid")?;
-        let now = self.clock.now();
         let verifier = self
             .keys
             .find_verifier(&self.store, kid, now)

@@ -1,15 +1,15 @@
 //! Per-request context: request id, security headers, timeout, one access-log line.
 
-use std::time::Instant;
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use axum::{
     extract::{MatchedPath, Request, State},
     http::{HeaderValue, header},
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 
-use super::{AppState, error::ApiError};
+use super::{AppState, Dialect, error::ApiError};
 use crate::core::secrets;
 
 tokio::task_local! {
@@ -30,7 +30,18 @@ fn sane(id: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-pub async fn request_context(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// What the per-request middleware needs: the settings, and which dialect each route speaks.
+#[derive(Clone)]
+pub struct ContextState {
+    pub app: AppState,
+    pub dialects: Arc<HashMap<String, Dialect>>,
+}
+
+pub async fn request_context(
+    State(state): State<ContextState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let id = req
         .headers()
         .get("x-request-id")
@@ -44,11 +55,19 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "-".into());
-    let limit = state.settings.server.request_timeout.0;
-    let run = REQUEST_ID.scope(id.clone(), async move {
-        match tokio::time::timeout(limit, next.run(req)).await {
-            Ok(response) => response,
-            Err(_) => ApiError::unavailable(1).into_response(),
+    let dialect = state
+        .dialects
+        .get(&route)
+        .copied()
+        .unwrap_or(Dialect::Native);
+    let limit = state.app.settings.server.request_timeout.0;
+    let run = REQUEST_ID.scope(id.clone(), {
+        let method = method.clone();
+        async move {
+            match tokio::time::timeout(limit, next.run(req)).await {
+                Ok(response) => dialect.rerender(response, &method),
+                Err(_) => dialect.respond(&ApiError::unavailable(1), &method),
+            }
         }
     });
     let mut response = run.await;
@@ -72,7 +91,7 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         );
     }
-    let hsts = state.settings.server.hsts_max_age.as_secs();
+    let hsts = state.app.settings.server.hsts_max_age.as_secs();
     if hsts > 0
         && let Ok(v) = HeaderValue::from_str(&format!("max-age={hsts}; includeSubDomains"))
     {

@@ -1,4 +1,5 @@
-//! The one error type of the HTTP layer, rendered in the native contract shape.
+//! The one error type of the HTTP layer. It renders in the native contract shape; a route
+//! of another dialect has it re-rendered in that dialect's shape (see `dialect`).
 
 use axum::{
     Json,
@@ -14,7 +15,7 @@ use crate::{
     store::StoreError,
 };
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
@@ -35,6 +36,16 @@ impl ApiError {
             retry_after: None,
             challenge: None,
         }
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(Box::new(details));
+        self
     }
 
     pub fn validation(errors: &FieldErrors) -> Self {
@@ -147,8 +158,11 @@ fn unix_now() -> i64 {
 }
 
 impl IntoResponse for ApiError {
+    /// The native body; the error itself travels along so that a dialect can re-render it.
     fn into_response(self) -> Response {
-        self.respond_with(self.body())
+        let mut response = self.respond_with(self.body());
+        response.extensions_mut().insert(self);
+        response
     }
 }
 

@@ -5,11 +5,11 @@ use axum::{
     extract::{FromRequest, Request},
     http::{StatusCode, header},
 };
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::domain::FieldErrors;
+use crate::domain::{FieldErrors, Secret};
 
 pub const BODY_LIMIT: usize = 64 * 1024;
 
@@ -55,7 +55,8 @@ async fn read(req: Request, allow_form: bool) -> Result<Map<String, Value>, ApiE
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+    // A body too large even to drain is refused unread.
+    if declared.is_some_and(|n| n > (BODY_LIMIT + DRAIN_LIMIT) as u64) {
         return Err(too_large());
     }
     let media = headers
@@ -68,17 +69,7 @@ async fn read(req: Request, allow_form: bool) -> Result<Map<String, Value>, ApiE
                 .trim()
                 .to_ascii_lowercase()
         });
-    let body = Limited::new(req.into_body(), BODY_LIMIT)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<LengthLimitError>() {
-                too_large()
-            } else {
-                ApiError::bad_request("Request body could not be read")
-            }
-        })?;
-    let bytes = body.to_bytes();
+    let bytes = collect_limited(req.into_body()).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -105,6 +96,41 @@ async fn read(req: Request, allow_form: bool) -> Result<Map<String, Value>, ApiE
                 "Content-Type must be application/json"
             },
         )),
+    }
+}
+
+/// Past the limit, this much more is read and discarded before answering 413: a client still
+/// sending its body would otherwise see the connection reset instead of the answer.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
+/// Reads and drops a body that will not be used (bounded), so that answering early does not
+/// make the server close a keep-alive connection under a client still sending.
+pub async fn discard(body: axum::body::Body) {
+    let _ = collect_limited(body).await;
+}
+
+async fn collect_limited(mut body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+    let unreadable = || ApiError::bad_request("Request body could not be read");
+    let mut bytes = Vec::new();
+    let mut over_by: Option<usize> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| unreadable())?.into_data() else {
+            continue;
+        };
+        match over_by.as_mut() {
+            Some(drained) => {
+                *drained += data.len();
+                if *drained > DRAIN_LIMIT {
+                    break;
+                }
+            }
+            None if bytes.len() + data.len() > BODY_LIMIT => over_by = Some(0),
+            None => bytes.extend_from_slice(&data),
+        }
+    }
+    match over_by {
+        Some(_) => Err(too_large()),
+        None => Ok(bytes),
     }
 }
 
@@ -153,6 +179,23 @@ impl Fields {
             Text::Trimmed => raw.trim().to_owned(),
             Text::Exact => raw,
         })
+    }
+
+    /// The `username` and `password` of a login, or the errors of the missing ones.
+    pub fn credentials(&self) -> Result<(String, Secret), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let username = self.required("username", Text::Trimmed, &mut errors);
+        let password = self.required("password", Text::Exact, &mut errors);
+        match (username, password) {
+            (Some(username), Some(password)) => Ok((username, Secret::new(password))),
+            _ => Err(errors),
+        }
+    }
+
+    /// One required token-like field, kept exactly.
+    pub fn token(&self, name: &str) -> Result<String, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        self.required(name, Text::Exact, &mut errors).ok_or(errors)
     }
 
     /// A boolean flag: JSON `true`, or "true"/"1" from a form.

@@ -160,6 +160,7 @@ pub async fn limit_requests(State(app): State<AppState>, mut req: Request, next:
         None => app.http().counters.count((ip, ops), window),
     };
     let mut response = if count > limit {
+        super::input::discard(req.into_body()).await;
         ApiError::rate_limited(reset.max(1) as u64).into_response()
     } else {
         next.run(req).await

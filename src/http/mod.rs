@@ -3,11 +3,15 @@
 mod auth;
 mod context;
 mod cookies;
+mod dialect;
+mod envelope;
 mod error;
 mod input;
 mod limits;
 mod native;
 mod ops;
+mod signup;
+mod simplejwt;
 
 use std::{collections::HashMap, net::SocketAddr, ops::Deref, sync::Arc, time::Instant};
 
@@ -20,6 +24,7 @@ use axum::{
     routing::MethodRouter,
 };
 
+pub use dialect::Dialect;
 pub use error::ApiError;
 
 use crate::core::{Core, RequestContext};
@@ -73,9 +78,12 @@ impl Deref for AppState {
 /// Collects routes from every mounted surface and refuses two surfaces claiming one path.
 pub struct Mount {
     router: Router<AppState>,
-    owners: HashMap<String, String>,
+    /// full path → (surface, dialect)
+    owners: HashMap<String, (String, Dialect)>,
     owner: String,
-    conflicts: Vec<String>,
+    dialect: Dialect,
+    /// (first surface, second surface, paths both claim), in discovery order
+    conflicts: Vec<(String, String, Vec<String>)>,
 }
 
 impl Mount {
@@ -84,26 +92,57 @@ impl Mount {
             router: Router::new(),
             owners: HashMap::new(),
             owner: String::new(),
+            dialect: Dialect::Native,
             conflicts: Vec::new(),
         }
     }
 
-    /// Names the surface whose routes follow, for conflict messages.
-    fn surface(&mut self, owner: String) {
+    /// Names the surface whose routes follow, for conflict messages, and its dialect.
+    fn surface(&mut self, owner: String, dialect: Dialect) {
         self.owner = owner;
+        self.dialect = dialect;
     }
 
     fn route(&mut self, prefix: &str, path: &str, handler: MethodRouter<AppState>) {
         let full = format!("{prefix}{path}");
-        if let Some(previous) = self.owners.get(&full) {
-            self.conflicts.push(format!(
-                "{full} is claimed by both {previous} and {}",
-                self.owner
-            ));
+        if let Some((previous, _)) = self.owners.get(&full) {
+            let pair = (previous.clone(), self.owner.clone());
+            match self
+                .conflicts
+                .iter_mut()
+                .find(|(a, b, _)| (a, b) == (&pair.0, &pair.1))
+            {
+                Some((_, _, paths)) => paths.push(full),
+                None => self.conflicts.push((pair.0, pair.1, vec![full])),
+            }
             return;
         }
-        self.owners.insert(full.clone(), self.owner.clone());
+        self.owners
+            .insert(full.clone(), (self.owner.clone(), self.dialect));
         self.router = std::mem::take(&mut self.router).route(&full, handler);
+    }
+
+    fn conflict_report(&self) -> Option<String> {
+        if self.conflicts.is_empty() {
+            return None;
+        }
+        let lines: Vec<String> = self
+            .conflicts
+            .iter()
+            .map(|(a, b, paths)| format!("{a} and {b} both claim {}", paths.join(", ")))
+            .collect();
+        Some(format!(
+            "conflicting API mounts: {}; move one of them to another prefix, or set its prefix to \"\" to turn it off",
+            lines.join("; ")
+        ))
+    }
+
+    /// Route template → dialect, for rendering failures in the route's own shape.
+    fn dialects(&self) -> HashMap<String, Dialect> {
+        self.owners
+            .iter()
+            .map(|(path, (_, dialect))| (path.clone(), *dialect))
+            .collect()
     }
 }
 
@@ -111,7 +150,7 @@ impl Mount {
 pub fn router(state: AppState) -> anyhow::Result<Router> {
     let settings = state.settings.clone();
     let mut mount = Mount::new();
-    mount.surface("operations endpoints".into());
+    mount.surface("the operations endpoints".into(), Dialect::Native);
     ops::routes(&mut mount, settings.testing.clock_control);
     for prefix in settings
         .api
@@ -120,12 +159,31 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .iter()
         .filter(|p| !p.is_empty())
     {
-        mount.surface(format!("the native API at `{prefix}`"));
+        mount.surface(
+            format!("the native API at `{prefix}` (api.native.prefixes)"),
+            Dialect::Native,
+        );
         native::routes(&mut mount, prefix);
     }
-    if !mount.conflicts.is_empty() {
-        anyhow::bail!("conflicting API mounts: {}", mount.conflicts.join("; "));
+    let simplejwt = &settings.api.simplejwt;
+    if !simplejwt.prefix.is_empty() {
+        let name = format!(
+            "the SimpleJWT dialect at `{}` (api.simplejwt.prefix)",
+            simplejwt.prefix
+        );
+        mount.surface(name, Dialect::SimpleJwt);
+        simplejwt::routes(&mut mount, simplejwt);
     }
+    let envelope = &settings.api.envelope.prefix;
+    if !envelope.is_empty() {
+        let name = format!("the envelope dialect at `{envelope}` (api.envelope.prefix)");
+        mount.surface(name, Dialect::Envelope);
+        envelope::routes(&mut mount, envelope);
+    }
+    if let Some(report) = mount.conflict_report() {
+        anyhow::bail!(report);
+    }
+    let dialects = Arc::new(mount.dialects());
     let mut router = mount
         .router
         .fallback(|| async { ApiError::not_found() })
@@ -150,7 +208,10 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     }
     let router = router
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            context::ContextState {
+                app: state.clone(),
+                dialects,
+            },
             context::request_context,
         ))
         .with_state(state);

@@ -2,6 +2,7 @@
 //! SQLite and for PostgreSQL, so both backends run the same code path.
 
 mod audit;
+mod imports;
 mod keys;
 mod notify;
 mod sessions;
@@ -17,6 +18,7 @@ use sqlx::{
 };
 
 pub use audit::AuditEvent;
+pub use imports::{ExistingUser, ImportedUser};
 pub use keys::{KeyRow, ServerSecret};
 pub use notify::{Event, Listener, parse_revocation, revocation_payload};
 pub use sessions::{NewSession, RefreshLookup, Revocation, Revoke, SessionRow};

@@ -154,6 +154,23 @@ impl Store {
         })
     }
 
+    /// Records use of a session whose refresh token is kept rather than rotated.
+    pub async fn touch_session(&self, id: &str, now: i64) -> Result<()> {
+        let sql = "UPDATE sessions SET last_used_at = $1 WHERE id = $2";
+        on_db!(self.db(), pool => sqlx::query(sql).bind(now).bind(id).execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// Records the revocation of a credential that has no session row (a legacy access
+    /// token), so every instance refuses it until `keep_until`.
+    pub async fn record_revocation(&self, sid: &str, now: i64, keep_until: i64) -> Result<()> {
+        let sql = "INSERT INTO revocations (session_id, revoked_at, expires_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (session_id) DO NOTHING";
+        on_db!(self.db(), pool => sqlx::query(sql).bind(sid).bind(now).bind(keep_until)
+            .execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+
     /// Ends sessions and records their ids for every instance's revocation view.
     /// Returns the ids that this call revoked.
     pub async fn revoke_sessions(&self, r: &Revocation<'_>) -> Result<Vec<String>> {

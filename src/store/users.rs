@@ -18,8 +18,10 @@ pub struct UserRow {
 pub struct NewUserRow<'a> {
     pub username: &'a str,
     pub username_key: &'a str,
+    /// Empty when the user has no email address.
     pub email: &'a str,
-    pub email_key: &'a str,
+    /// `None` when the user has no email address.
+    pub email_key: Option<&'a str>,
     pub password_hash: &'a str,
     pub first_name: &'a str,
     pub last_name: &'a str,

@@ -399,3 +399,106 @@ impl Reply {
         );
     }
 }
+
+impl TestServer {
+    /// Logs in with a given password through the native API: (access token, refresh token).
+    pub async fn login_with(&self, username: &str, password: &str) -> (String, String) {
+        let reply = self
+            .post(
+                "/auth/token",
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login {username}: {}",
+            reply.body
+        );
+        (reply.str("access_token"), reply.str("refresh_token"))
+    }
+
+    /// Sends an `application/x-www-form-urlencoded` body.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        Reply::from(
+            self.client
+                .post(self.url(path))
+                .form(form)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// Sends `body` as is with the given content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        Reply::from(req.send().await.expect("request")).await
+    }
+}
+
+impl Reply {
+    /// The JSON keys of the body, in order.
+    pub fn keys(&self) -> Vec<String> {
+        self.body
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The claims of a JWT, decoded without verification (tests inspect their own tokens).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// Runs the `castellan` command line against `db_url`, with `stdin` as its standard input.
+pub async fn castellan_cli(
+    db_url: &str,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_castellan"));
+    cmd.args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CASTELLAN_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("CASTELLAN_DATABASE__URL", db_url);
+    for (k, v) in TEST_DEFAULTS.iter().chain(env.iter()) {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn castellan");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("castellan did not finish")
+        .expect("castellan output")
+}

@@ -1,4 +1,6 @@
-//! The native API (`/auth`, `/auth/v1`): contract section 1.
+//! The native API (`/auth`, `/auth/v1`): contract sections 1 and 5.
+
+mod tokens;
 
 use axum::{
     Json,
@@ -15,13 +17,12 @@ use super::{
     error::ApiError,
     input::{Fields, Text},
     no_store,
+    signup::{EmailRule, read_registration},
 };
 use crate::{
-    core::{CoreError, Registration, rfc3339},
-    domain::{Email, FieldErrors, Secret, Username},
+    core::{CoreError, VerifiedToken, rfc3339},
+    domain::{FieldErrors, Secret},
 };
-
-mod tokens;
 
 pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/register", post(register));
@@ -41,73 +42,25 @@ async fn register(
     Client(ctx): Client,
     body: Fields,
 ) -> Result<Response, ApiError> {
-    let mut errors = FieldErrors::default();
-    let username = body.required("username", Text::Trimmed, &mut errors);
-    let email = body.required("email", Text::Trimmed, &mut errors);
-    let password = body.required("password", Text::Exact, &mut errors);
-    let first_name = body
-        .optional("first_name", Text::Trimmed, &mut errors)
-        .unwrap_or_default();
-    let last_name = body
-        .optional("last_name", Text::Trimmed, &mut errors)
-        .unwrap_or_default();
-    let username = username.and_then(|u| {
-        Username::parse(&u)
-            .map_err(|m| errors.add("username", m))
-            .ok()
-    });
-    let email = email.and_then(|e| Email::parse(&e).map_err(|m| errors.add("email", m)).ok());
-    let password = match (&password, &username, &email) {
-        (Some(p), Some(u), Some(e)) => app
-            .new_password(p, &[u.as_str(), e.as_str()])
-            .map_err(|m| errors.add("password", m))
-            .ok(),
-        (Some(p), _, _) => app
-            .new_password(p, &[])
-            .map_err(|m| errors.add("password", m))
-            .ok(),
-        _ => None,
-    };
-    for (name, value) in [("first_name", &first_name), ("last_name", &last_name)] {
-        if value.chars().count() > 150 {
-            errors.add(name, "Ensure this field has no more than 150 characters.");
-        }
-    }
-    let (Some(username), Some(email), Some(password)) = (username, email, password) else {
-        return Err(ApiError::validation(&errors));
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(&errors));
-    }
-    let registration = Registration {
-        username,
-        email,
-        password,
-        first_name,
-        last_name,
-        is_superuser: false,
-        roles: vec!["user".into()],
-    };
+    let order = ["username", "email", "password", "first_name", "last_name"];
+    let registration = read_registration(&app, &body, &order, EmailRule::Required)
+        .map_err(|e| ApiError::validation(&e))?;
     let user = app.register(registration, &ctx).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
 async fn verify(State(app): State<AppState>, body: Fields) -> Result<Response, ApiError> {
-    let mut errors = FieldErrors::default();
-    let Some(token) = body.required("token", Text::Exact, &mut errors) else {
-        return Err(ApiError::validation(&errors));
-    };
-    let answer = if token.contains('.') {
-        let claims = app.verify_access_token(&token).await?;
-        json!({"valid": true, "token_type": "access", "expires_at": rfc3339(claims.exp), "claims": claims})
-    } else {
-        let info = app.inspect_refresh(&token).await?;
-        json!({
+    let token = body.token("token").map_err(|e| ApiError::validation(&e))?;
+    let answer = match app.verify_token(&token).await? {
+        VerifiedToken::Access(claims) => {
+            json!({"valid": true, "token_type": "access", "expires_at": rfc3339(claims.exp), "claims": claims})
+        }
+        VerifiedToken::Refresh(info) => json!({
             "valid": true,
             "token_type": "refresh",
             "expires_at": rfc3339(info.expires_at),
             "claims": {"sub": info.user_id.to_string(), "sid": info.session_id, "user_id": info.user_id},
-        })
+        }),
     };
     Ok(no_store(Json(answer)))
 }

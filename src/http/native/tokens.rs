@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::{
     core::IssuedTokens,
-    domain::{FieldErrors, Secret},
+    domain::FieldErrors,
     http::{
         AppState, Client,
         auth::MaybeCaller,
@@ -55,13 +55,8 @@ pub async fn login(
     if in_cookies {
         cookies::check_origin(&app, &method, &headers)?;
     }
-    let mut errors = FieldErrors::default();
-    let username = body.required("username", Text::Trimmed, &mut errors);
-    let password = body.required("password", Text::Exact, &mut errors);
-    let (Some(username), Some(password)) = (username, password) else {
-        return Err(ApiError::validation(&errors));
-    };
-    let issued = app.login(&username, &Secret::new(password), &ctx).await?;
+    let (username, password) = body.credentials().map_err(|e| ApiError::validation(&e))?;
+    let issued = app.login(&username, &password, &ctx).await?;
     Ok(tokens_response(&app, &issued, in_cookies))
 }
 
@@ -117,12 +112,12 @@ pub async fn logout(
     body: Fields,
 ) -> Result<Response, ApiError> {
     let all = body.flag("all");
-    let (session_id, user_id, by_cookie) = match caller {
-        Some(caller) => (
-            caller.claims.sid.clone(),
-            caller.user_id()?,
-            caller.via_cookie,
-        ),
+    let by_cookie = match caller {
+        // Access tokens, including a replaced service's legacy ones.
+        Some(caller) => {
+            app.logout_bearer(&caller.claims, all, &ctx).await?;
+            caller.via_cookie
+        }
         None => {
             let (presented, from_cookie) =
                 presented_refresh(&app, &method, &headers, &body, "refresh_token")
@@ -135,10 +130,11 @@ pub async fn logout(
                         }
                     })?;
             let info = app.inspect_refresh(&presented).await?;
-            (info.session_id, info.user_id, from_cookie)
+            app.logout(&info.session_id, info.user_id, all, &ctx)
+                .await?;
+            from_cookie
         }
     };
-    app.logout(&session_id, user_id, all, &ctx).await?;
     let mut response = no_store(Json(json!({"message": "Logout successful"})));
     if by_cookie || cookies::cookie_mode(&app, &headers) {
         cookies::clear(&app, response.headers_mut());
