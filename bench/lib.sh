@@ -18,17 +18,17 @@ ensure_wrk() {
 start_server() {
   local port=$1; shift
   WORKDIR="$(mktemp -d)"
-  env "$@" CASTELLAN_SERVER__BIND="127.0.0.1:$port" CASTELLAN_DATABASE__URL="sqlite://$WORKDIR/bench.db" \
+  env CASTELLAN_DATABASE__URL="sqlite://$WORKDIR/bench.db" "$@" CASTELLAN_SERVER__BIND="127.0.0.1:$port" \
     CASTELLAN_LOG__LEVEL=warn "$BIN" serve >"$WORKDIR/server.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 200); do
-    curl -fs "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && return 0
-    sleep 0.05
+  for _ in $(seq 1 400); do
+    curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && return 0
+    sleep 0.005
   done
   echo "server did not start" >&2; cat "$WORKDIR/server.log" >&2; return 1
 }
-
 stop_server() {
+  [ -n "${SERVER_PID:-}" ] || return 0
   kill "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
 }

@@ -42,6 +42,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Password hashing: measure the configured argon2id cost on this machine.
+    Passwords {
+        #[command(subcommand)]
+        command: PasswordsCommand,
+    },
     /// Import from the system Castellan replaces.
     Import {
         #[command(subcommand)]
@@ -81,6 +86,16 @@ pub enum UserCommand {
         first_name: String,
         #[arg(long, default_value = "")]
         last_name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PasswordsCommand {
+    /// Hash N times with the configured parameters and print the time per hash and the
+    /// login rate it allows (one hash per login, one hash at a time per core).
+    Calibrate {
+        #[arg(long, default_value_t = 20)]
+        rounds: u32,
     },
 }
 
@@ -146,6 +161,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     dry_run,
                 },
         } => import_users(settings, &file, format, dry_run).await,
+        Command::Passwords { command: PasswordsCommand::Calibrate { rounds } } => {
+            let per_hash = crate::core::PasswordHasher::calibrate(&settings.passwords, rounds.max(1))?;
+            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let ms = per_hash.as_secs_f64() * 1000.0;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "ms_per_hash": (ms * 100.0).round() / 100.0,
+                    "cores": cores,
+                    "login_bound_per_second": ((cores as f64 / per_hash.as_secs_f64()) * 10.0).round() / 10.0,
+                })
+            );
+            Ok(())
+        }
         Command::Keys {
             command: KeysCommand::Rotate,
         } => {

@@ -82,6 +82,18 @@ impl PasswordHasher {
         })
     }
 
+    /// Average wall time of one hash with `cfg`'s parameters on this machine.
+    pub fn calibrate(cfg: &config::Passwords, rounds: u32) -> anyhow::Result<std::time::Duration> {
+        let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
+            .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        hash_with(&params, "warm-up")?;
+        let started = std::time::Instant::now();
+        for i in 0..rounds {
+            hash_with(&params, &format!("calibration-{i}"))?;
+        }
+        Ok(started.elapsed() / rounds)
+    }
+
     /// Takes a place in the queue, or says the server is overloaded.
     pub fn reserve(&self) -> Result<Slot, CoreError> {
         self.admitted

@@ -73,9 +73,7 @@ impl Core {
 
     /// A success is not a failure: take it back from the budgets and forget the pair's history.
     pub(crate) async fn login_succeeded(&self, a: &Attempt) -> Result<()> {
-        Ok(self
-            .store
-            .attempt_succeeded(&a.pair, [&a.account, &a.source])
+        Ok(self.store.attempt_succeeded(&a.source, &a.pair, &a.account)
             .await?)
     }
 

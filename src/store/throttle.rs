@@ -46,16 +46,17 @@ impl Store {
         Ok(keys.map(counter))
     }
 
-    /// A success: forgets `clear`'s history and takes the attempt back from `uncount`'s
-    /// budgets, in one transaction.
-    pub async fn attempt_succeeded(&self, clear: &str, uncount: [&str; 2]) -> Result<()> {
-        let delete = "DELETE FROM throttle WHERE key = $1";
-        let uncount_sql =
-            "UPDATE throttle SET count = count - 1 WHERE (key = $1 OR key = $2) AND count > 0";
+    /// A success: takes the attempt back from the source's and the account's budgets and
+    /// forgets the pair's history, in one transaction. Rows are locked in the same order as
+    /// `count_attempts` (source, pair, account) so concurrent logins cannot deadlock.
+    pub async fn attempt_succeeded(&self, source: &str, pair: &str, account: &str) -> Result<()> {
+        let uncount = "UPDATE throttle SET count = count - 1 WHERE key = $1 AND count > 0";
+        let forget = "DELETE FROM throttle WHERE key = $1";
         on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(delete).bind(clear).execute(&mut *tx).await?;
-            sqlx::query(uncount_sql).bind(uncount[0]).bind(uncount[1]).execute(&mut *tx).await?;
+            sqlx::query(uncount).bind(source).execute(&mut *tx).await?;
+            sqlx::query(forget).bind(pair).execute(&mut *tx).await?;
+            sqlx::query(uncount).bind(account).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())
