@@ -161,9 +161,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     dry_run,
                 },
         } => import_users(settings, &file, format, dry_run).await,
-        Command::Passwords { command: PasswordsCommand::Calibrate { rounds } } => {
-            let per_hash = crate::core::PasswordHasher::calibrate(&settings.passwords, rounds.max(1))?;
-            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Command::Passwords {
+            command: PasswordsCommand::Calibrate { rounds },
+        } => {
+            let per_hash =
+                crate::core::PasswordHasher::calibrate(&settings.passwords, rounds.max(1))?;
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
             let ms = per_hash.as_secs_f64() * 1000.0;
             println!(
                 "{}",

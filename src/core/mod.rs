@@ -10,6 +10,7 @@ mod revocations;
 pub mod secrets;
 mod sessions;
 mod throttle;
+mod throttle_counters;
 mod tokens;
 mod user_import;
 
@@ -75,6 +76,8 @@ pub struct Core {
     pub keys: KeyRing,
     pub revocations: Revocations,
     pub hasher: PasswordHasher,
+    /// Login-throttle counters (shared on PostgreSQL, per instance on SQLite).
+    throttle: throttle_counters::ThrottleCounters,
     /// Optional Redis for fan-out and shared counters.
     pub redis: Option<Arc<RedisLink>>,
     legacy_tokens: Option<legacy_tokens::LegacyTokens>,
@@ -106,6 +109,7 @@ impl Core {
             None => None,
         };
         Ok(Self {
+            throttle: throttle_counters::ThrottleCounters::for_store(&store),
             hasher: PasswordHasher::new(&settings.passwords)?,
             redis,
             legacy_tokens: legacy_tokens::LegacyTokens::new(
@@ -158,7 +162,7 @@ impl Core {
             tracing::warn!(error = %e, "pruning expired sessions failed");
         }
         let stale = now - 2 * 3600 - self.settings.limits.lock_max.as_secs();
-        if let Err(e) = self.store.prune_throttle(stale).await {
+        if let Err(e) = self.throttle.prune(stale).await {
             tracing::warn!(error = %e, "pruning throttle counters failed");
         }
     }

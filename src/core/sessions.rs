@@ -246,7 +246,8 @@ impl Core {
             self.store
                 .record_revocation(&claims.sid, now, until)
                 .await?;
-            self.announce(std::slice::from_ref(&claims.sid), until).await;
+            self.announce(std::slice::from_ref(&claims.sid), until)
+                .await;
             self.revocations.insert(claims.sid.clone(), until);
         }
         self.logout(&claims.sid, claims.user_id, all, ctx).await

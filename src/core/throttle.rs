@@ -35,8 +35,8 @@ impl Core {
         let pair = format!("login:pair:{account}|{ip}");
         let account = format!("login:acct:{account}");
         let [by_source, by_pair, by_account] = self
-            .store
-            .count_attempts([&source, &pair, &account], now, HOUR)
+            .throttle
+            .count([&source, &pair, &account], now, HOUR)
             .await?;
         if by_source.count > limits.source_failures_per_hour as i64 {
             let retry_after = (by_source.window_start + HOUR - now).max(1) as u64;
@@ -66,14 +66,16 @@ impl Core {
             let lock =
                 (limits.lock_base.as_secs().saturating_mul(factor)).min(limits.lock_max.as_secs());
             let now = self.clock.now();
-            self.store.lock(&a.pair, now + lock, now).await?;
+            self.throttle.lock(&a.pair, now + lock, now).await?;
         }
         Ok(())
     }
 
     /// A success is not a failure: take it back from the budgets and forget the pair's history.
     pub(crate) async fn login_succeeded(&self, a: &Attempt) -> Result<()> {
-        Ok(self.store.attempt_succeeded(&a.source, &a.pair, &a.account)
+        Ok(self
+            .throttle
+            .succeeded(&a.source, &a.pair, &a.account)
             .await?)
     }
 

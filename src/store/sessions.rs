@@ -168,7 +168,8 @@ impl Store {
                    ON CONFLICT (session_id) DO NOTHING";
         on_db!(self.db(), pool => sqlx::query(sql).bind(sid).bind(now).bind(keep_until)
             .execute(pool).await.map(|_| ())?);
-        self.publish_revocations(&[sid.to_owned()], keep_until).await;
+        self.publish_revocations(&[sid.to_owned()], keep_until)
+            .await;
         Ok(())
     }
 
