@@ -13,6 +13,7 @@ mod throttle;
 mod throttle_counters;
 mod tokens;
 mod user_import;
+mod verified_tokens;
 
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ pub struct Core {
     pub keys: KeyRing,
     pub revocations: Revocations,
     pub hasher: PasswordHasher,
+    /// Access tokens already verified once (signature and registered claims).
+    verified_tokens: verified_tokens::VerifiedTokens,
     /// Login-throttle counters (shared on PostgreSQL, per instance on SQLite).
     throttle: throttle_counters::ThrottleCounters,
     /// Optional Redis for fan-out and shared counters.
@@ -110,6 +113,7 @@ impl Core {
         };
         Ok(Self {
             throttle: throttle_counters::ThrottleCounters::for_store(&store),
+            verified_tokens: verified_tokens::VerifiedTokens::default(),
             hasher: PasswordHasher::new(&settings.passwords)?,
             redis,
             legacy_tokens: legacy_tokens::LegacyTokens::new(
@@ -158,6 +162,7 @@ impl Core {
     pub async fn prune(&self) {
         let now = self.clock.now();
         self.revocations.prune(now);
+        self.verified_tokens.prune(now);
         if let Err(e) = self.store.prune_expired(now).await {
             tracing::warn!(error = %e, "pruning expired sessions failed");
         }

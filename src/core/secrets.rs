@@ -32,3 +32,10 @@ pub fn hmac_b64(key: &[u8], message: &[u8]) -> String {
 pub fn same(a: &[u8], b: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
+
+/// SHA-256 of a credential, as a map key (never stored or shown).
+pub fn fingerprint(credential: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, credential.as_bytes()).as_ref());
+    out
+}

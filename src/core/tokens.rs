@@ -96,6 +96,13 @@ impl Core {
         if token.len() > MAX_TOKEN_BYTES {
             return Err("too long");
         }
+        // A token seen before had its signature and registered claims checked already;
+        // time and the session are checked on every use.
+        let fingerprint = secrets::fingerprint(token);
+        if let Some(claims) = self.verified_tokens.get(&fingerprint) {
+            return self.still_valid(claims);
+        }
+
         let header = decode_header(token).map_err(|_| "malformed header")?;
         if header.jwk.is_some()
             || header.jku.is_some()
@@ -133,6 +140,14 @@ impl Core {
         let claims = decode::<AccessClaims>(token, &verifier.key, &validation)
             .map_err(|_| "signature or claims")?
             .claims;
+        let claims = self.still_valid(claims)?;
+        self.verified_tokens.insert(fingerprint, claims.clone());
+        Ok(claims)
+    }
+
+    /// The checks that depend on when and whether the session lives.
+    fn still_valid(&self, claims: AccessClaims) -> Result<AccessClaims, &'static str> {
+        let now = self.clock.now();
         let leeway = self.settings.tokens.leeway.as_secs();
         if claims.exp <= now {
             return Err("expired");
