@@ -1,21 +1,38 @@
 //! The operations every HTTP surface calls. Adapters parse and render; rules live here.
 
 mod accounts;
+mod admin;
+mod api_keys;
+mod audit_trail;
 mod clock;
 mod keys;
+mod mail;
+mod mail_flows;
+mod mfa;
 mod passwords;
+mod rbac;
 mod revocations;
+mod sealing;
 pub mod secrets;
+mod session_list;
 mod sessions;
+mod templates;
 mod tokens;
 
 use std::sync::Arc;
 
 pub use accounts::Registration;
+pub use admin::{UserPage, UserPatch};
+pub use api_keys::{ApiKeyGrant, ApiKeyView, NewApiKey};
+pub use audit_trail::AuditEntry;
 pub use clock::{Clock, rfc3339};
 pub use keys::KeyRing;
+pub use mail::MailWorker;
+pub use mfa::{SecondFactor, TotpSetup};
 pub use passwords::PasswordHasher;
+pub use rbac::{Actor, perms};
 pub use revocations::Revocations;
+pub use session_list::SessionView;
 pub use sessions::{IssuedTokens, RefreshInfo};
 pub use tokens::{AccessClaims, AccessToken};
 
@@ -41,6 +58,26 @@ pub enum CoreError {
     UserExists(FieldErrors),
     #[error("not found")]
     NotFound,
+    /// The password was right but the user has MFA: the login continues with this token.
+    #[error("mfa required")]
+    MfaRequired { mfa_token: crate::domain::Secret },
+    /// The password was right but `accounts.require_verified_email` is on.
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// A TOTP or recovery code that is wrong or already used.
+    #[error("invalid code")]
+    InvalidCode,
+    /// Authenticated, but not allowed to do this.
+    #[error("forbidden")]
+    Forbidden(&'static str),
+    /// The resource exists already or is in a state that refuses the change.
+    #[error("conflict")]
+    Conflict {
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("rate limited")]
+    RateLimited { retry_after: u64 },
     /// The password hashing queue is full.
     #[error("overloaded")]
     Overloaded,
@@ -145,6 +182,7 @@ impl Core {
         if let Err(e) = self.store.prune_expired(now).await {
             tracing::warn!(error = %e, "pruning expired sessions failed");
         }
+        self.prune_accounts(now).await;
     }
 
     /// Records an audit event; a failure to record is logged, never shown to the caller.

@@ -37,7 +37,18 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let Some(token) = bearer(parts) else {
+            return Err(match super::principal::api_key(parts) {
+                // Session-only operations (API keys, passwords, MFA) refuse API keys.
+                Some(key) => super::principal::verified_key(state, key)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| {
+                        ApiError::forbidden("API keys cannot be used for this operation")
+                    }),
+                None => ApiError::unauthorized(),
+            });
+        };
         let claims = state
             .verify_access_token(token)
             .await

@@ -71,6 +71,10 @@ impl ApiError {
         e
     }
 
+    pub fn forbidden(message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Resource not found")
     }
@@ -154,6 +158,36 @@ impl From<CoreError> for ApiError {
                 e
             }
             CoreError::NotFound => Self::not_found(),
+            CoreError::MfaRequired { mfa_token } => {
+                let mut e = Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    "MFA_REQUIRED",
+                    "A second factor is required",
+                );
+                e.details = Some(Box::new(json!({"mfa_token": mfa_token.expose()})));
+                e
+            }
+            CoreError::EmailNotVerified => Self::new(
+                StatusCode::FORBIDDEN,
+                "EMAIL_NOT_VERIFIED",
+                "The email address must be verified before logging in",
+            ),
+            CoreError::InvalidCode => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_MFA_CODE",
+                "The code is invalid or was already used",
+            ),
+            CoreError::Forbidden(message) => Self::forbidden(message),
+            CoreError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            CoreError::RateLimited { retry_after } => {
+                let mut e = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMITED",
+                    "Too many requests; try again later",
+                );
+                e.retry_after = Some(retry_after);
+                e
+            }
             CoreError::Overloaded => Self::unavailable(1),
             CoreError::Store(StoreError::Unavailable(cause)) => {
                 tracing::error!(request_id = %current_request_id(), error = %cause, "database unavailable");

@@ -1,11 +1,15 @@
 //! HTTP adapters. Each surface parses, calls one core operation and renders.
 
+mod account;
+mod admin;
 mod auth;
 mod context;
 mod error;
 mod input;
 mod native;
 mod ops;
+mod principal;
+mod values;
 
 use std::{collections::HashMap, net::SocketAddr, ops::Deref, sync::Arc, time::Instant};
 
@@ -104,7 +108,10 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     {
         mount.surface(format!("the native API at `{prefix}`"));
         native::routes(&mut mount, prefix);
+        account::routes(&mut mount, prefix);
     }
+    mount.surface("the admin API".into());
+    admin::routes(&mut mount, "/admin");
     if !mount.conflicts.is_empty() {
         anyhow::bail!("conflicting API mounts: {}", mount.conflicts.join("; "));
     }

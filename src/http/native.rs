@@ -15,6 +15,7 @@ use super::{
     error::ApiError,
     input::{Fields, FormOrJson, Text},
     no_store,
+    principal::Principal,
 };
 use crate::{
     core::{CoreError, IssuedTokens, Registration, rfc3339},
@@ -30,7 +31,7 @@ pub fn routes(mount: &mut Mount, prefix: &str) {
     }
     mount.route(prefix, "/token/verify", post(verify));
     mount.route(prefix, "/logout", post(logout));
-    mount.route(prefix, "/me", get(me));
+    mount.route(prefix, "/me", get(me).patch(super::account::update_me));
     mount.route(prefix, "/password/change", post(change_password));
 }
 
@@ -48,6 +49,13 @@ async fn register(
     Client(ctx): Client,
     body: Fields,
 ) -> Result<Response, ApiError> {
+    let registration = read_registration(&app, &body)?;
+    let user = app.register(registration, &ctx).await?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+/// A registration body (`username`, `email`, `password`, names) checked field by field.
+pub(super) fn read_registration(app: &AppState, body: &Fields) -> Result<Registration, ApiError> {
     let mut errors = FieldErrors::default();
     let username = body.required("username", Text::Trimmed, &mut errors);
     let email = body.required("email", Text::Trimmed, &mut errors);
@@ -86,7 +94,7 @@ async fn register(
     if !errors.is_empty() {
         return Err(ApiError::validation(&errors));
     }
-    let registration = Registration {
+    Ok(Registration {
         username,
         email,
         password,
@@ -94,9 +102,7 @@ async fn register(
         last_name,
         is_superuser: false,
         roles: vec!["user".into()],
-    };
-    let user = app.register(registration, &ctx).await?;
-    Ok((StatusCode::CREATED, Json(user)).into_response())
+    })
 }
 
 async fn token(
@@ -169,9 +175,9 @@ async fn logout(
     Ok(no_store(Json(json!({"message": "Logout successful"}))))
 }
 
-async fn me(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn me(State(app): State<AppState>, caller: Principal) -> Result<Response, ApiError> {
     // A token whose user no longer exists is as good as revoked.
-    let user = app.user(caller.user_id()?).await.map_err(|e| match e {
+    let user = app.user(caller.user_id).await.map_err(|e| match e {
         CoreError::NotFound => ApiError::token_invalid(),
         other => other.into(),
     })?;
