@@ -1,4 +1,6 @@
-//! The command line: `serve`, `migrate`, `user add`, `keys rotate`.
+//! The command line: `serve`, `migrate`, `user add|list`, `role …`, `keys rotate`.
+
+mod roles;
 
 use std::{io::IsTerminal, path::PathBuf};
 
@@ -36,6 +38,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage roles and who holds them.
+    Role {
+        #[command(subcommand)]
+        command: roles::RoleCommand,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -60,6 +67,8 @@ pub enum UserCommand {
         #[arg(long, default_value = "")]
         last_name: String,
     },
+    /// Print users (all, or those whose username or email contains SEARCH) as JSON lines.
+    List { search: Option<String> },
 }
 
 #[derive(Subcommand)]
@@ -116,6 +125,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&user)?);
             Ok(())
         }
+        Command::Role { command } => roles::run_role(settings, command).await,
+        Command::User {
+            command: UserCommand::List { search },
+        } => roles::list_users(settings, search).await,
         Command::Keys {
             command: KeysCommand::Rotate,
         } => {
