@@ -62,7 +62,7 @@ impl Core {
             json!({"username": user.username}),
         )
         .await;
-        Ok(user)
+        self.user(user.id).await
     }
 
     pub async fn admin_update_user(

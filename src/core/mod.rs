@@ -68,10 +68,10 @@ pub enum CoreError {
     #[error("invalid code")]
     InvalidCode,
     /// Authenticated, but not allowed to do this.
-    #[error("forbidden")]
+    #[error("{0}")]
     Forbidden(&'static str),
     /// The resource exists already or is in a state that refuses the change.
-    #[error("conflict")]
+    #[error("{message}")]
     Conflict {
         code: &'static str,
         message: &'static str,
