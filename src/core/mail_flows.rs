@@ -147,8 +147,7 @@ impl Core {
             }
             RESET_PASSWORD => {
                 let address = job.address.as_deref().unwrap_or_default();
-                let row = self.store.find_user_by_login(address).await?;
-                let row = row.filter(|u| u.email.to_lowercase() == address);
+                let row = self.store.find_user_by_email(address).await?;
                 let ttl = accounts.reset_ttl.as_secs();
                 (row, Purpose::ResetPassword, ttl, "reset-password")
             }

@@ -36,6 +36,13 @@ pub fn search_pattern(q: &str) -> String {
 }
 
 impl Store {
+    /// The user whose email address (not username) has this lookup key.
+    pub async fn find_user_by_email(&self, key: &str) -> Result<Option<UserRow>> {
+        let sql = "SELECT id, username, email, password_hash, first_name, last_name, is_active, \
+                   is_superuser, email_verified, mfa_enabled, created_at FROM users WHERE email_key = $1";
+        Ok(on_db!(self.db(), pool => sqlx::query_as(sql).bind(key).fetch_optional(pool).await?))
+    }
+
     /// A page of users matching `pattern` (see `search_pattern`), oldest first, with the
     /// roles of each, and the number of all matches.
     pub async fn search_users(
