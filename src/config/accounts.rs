@@ -50,6 +50,9 @@ pub struct Mfa {
     pub token_ttl: Duration,
     /// Base64 of 32 random bytes; when set, TOTP secrets are encrypted at rest (AES-256-GCM).
     pub encryption_key: Option<String>,
+    /// The web origin passkeys are bound to (its host is the relying-party id);
+    /// `server.public_url` when unset.
+    pub webauthn_origin: Option<String>,
 }
 
 impl Default for Mfa {
@@ -58,6 +61,7 @@ impl Default for Mfa {
             issuer: "Castellan".into(),
             token_ttl: Duration::secs(300),
             encryption_key: None,
+            webauthn_origin: None,
         }
     }
 }
@@ -115,6 +119,14 @@ pub(super) fn validate(
         && !dir.is_dir()
     {
         return bad("mail.templates_dir", "not a directory");
+    }
+    if let Some(origin) = &mfa.webauthn_origin
+        && !(origin.starts_with("http://") || origin.starts_with("https://"))
+    {
+        return bad(
+            "mfa.webauthn_origin",
+            "expected an origin like https://app.example.com",
+        );
     }
     if mfa.issuer.is_empty() || mfa.issuer.contains(':') {
         return bad("mfa.issuer", "must be non-empty and contain no colon");

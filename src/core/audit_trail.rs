@@ -72,7 +72,8 @@ impl Core {
         Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 
-    /// Deletes audit events past their retention and single-use tokens long expired.
+    /// Deletes audit events past their retention, single-use tokens long expired and
+    /// abandoned passkey ceremonies.
     pub(crate) async fn prune_accounts(&self, now: i64) {
         let retention = self.settings.audit.retention.as_secs();
         if retention > 0 {
@@ -86,6 +87,9 @@ impl Core {
         }
         if let Err(e) = self.store.prune_one_time(now - ONE_TIME_KEEP_SECS).await {
             tracing::warn!(error = %e, "pruning single-use tokens failed");
+        }
+        if let Err(e) = self.store.prune_ceremonies(now).await {
+            tracing::warn!(error = %e, "pruning passkey ceremonies failed");
         }
     }
 }

@@ -8,6 +8,7 @@ mod error;
 mod input;
 mod native;
 mod ops;
+mod passkeys;
 mod principal;
 mod values;
 
@@ -109,6 +110,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         mount.surface(format!("the native API at `{prefix}`"));
         native::routes(&mut mount, prefix);
         account::routes(&mut mount, prefix);
+        passkeys::routes(&mut mount, prefix);
     }
     mount.surface("the admin API".into());
     admin::routes(&mut mount, "/admin");

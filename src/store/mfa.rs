@@ -16,6 +16,8 @@ pub enum Factor<'a> {
     Step(i64),
     /// The digest of a recovery code.
     Recovery(&'a str),
+    /// A passkey assertion, already verified (its ceremony was single-use).
+    Passkey,
 }
 
 impl Store {
@@ -98,6 +100,7 @@ impl Store {
                     .execute(&mut *tx).await?.rows_affected() == 1,
                 Factor::Recovery(hash) => sqlx::query(recovery).bind(now).bind(*hash).bind(user_id)
                     .execute(&mut *tx).await?.rows_affected() == 1,
+                Factor::Passkey => true,
             };
             if !used {
                 tx.rollback().await?;
@@ -113,16 +116,17 @@ impl Store {
         Ok(on_db!(self.db(), pool => sqlx::query_scalar(sql).bind(user_id).fetch_one(pool).await?))
     }
 
-    /// Turns MFA off: the secret and the recovery codes are deleted.
+    /// Turns TOTP off: the secret and the recovery codes are deleted; MFA stays on while
+    /// the user has a passkey.
     pub async fn disable_totp(&self, user_id: i64, now: i64) -> Result<()> {
         on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM totp_secrets WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-            sqlx::query("UPDATE users SET mfa_enabled = FALSE, updated_at = $1 WHERE id = $2")
+            sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2")
                 .bind(now).bind(user_id).execute(&mut *tx).await?;
             tx.commit().await?;
         });
-        Ok(())
+        self.recompute_mfa(user_id).await
     }
 }
