@@ -1,5 +1,6 @@
-//! The command line: `serve`, `migrate`, `user add|list`, `role …`, `keys rotate`.
+//! The command line: `serve`, `migrate`, `user add|list`, `role …`, `apikey …`, `keys rotate`.
 
+mod api_keys;
 mod roles;
 
 use std::{io::IsTerminal, path::PathBuf};
@@ -42,6 +43,11 @@ pub enum Command {
     Role {
         #[command(subcommand)]
         command: roles::RoleCommand,
+    },
+    /// Manage API keys of users (service accounts).
+    Apikey {
+        #[command(subcommand)]
+        command: api_keys::ApiKeyCommand,
     },
     /// Manage signing keys.
     Keys {
@@ -126,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Role { command } => roles::run_role(settings, command).await,
+        Command::Apikey { command } => api_keys::run(settings, command).await,
         Command::User {
             command: UserCommand::List { search },
         } => roles::list_users(settings, search).await,

@@ -85,3 +85,60 @@ async fn roles_are_managed_from_the_command_line() {
     let (ok, out, _) = app.cli(&["--help"], "");
     assert!(ok && out.contains("role"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_keys_are_made_from_the_command_line() {
+    let app = TestServer::start().await;
+    app.cli_user("robot", &["--role", "auditor"]);
+    let (ok, out, err) = app.cli(
+        &[
+            "apikey",
+            "add",
+            "robot",
+            "--name",
+            "nightly",
+            "--scope",
+            "audit:read",
+            "--expires-in",
+            "3600",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    let created: Value = serde_json::from_str(out.trim()).unwrap();
+    let key = created["key"].as_str().unwrap();
+    assert_eq!(
+        app.call_with_key(reqwest::Method::GET, "/admin/audit", key, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.call_with_key(reqwest::Method::GET, "/admin/users", key, None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let (ok, out, _) = app.cli(&["apikey", "list", "robot"], "");
+    assert!(ok && !out.contains(key));
+    assert_eq!(lines(&out).len(), 1);
+    let (ok, _, err) = app.cli(
+        &[
+            "apikey",
+            "add",
+            "robot",
+            "--name",
+            "x",
+            "--scope",
+            "users:write",
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("users:write"), "{err}");
+    let id = created["id"].as_str().unwrap();
+    let (ok, _, err) = app.cli(&["apikey", "revoke", "robot", id], "");
+    assert!(ok, "{err}");
+    app.call_with_key(reqwest::Method::GET, "/auth/me", key, None)
+        .await
+        .assert_error(401, "TOKEN_INVALID");
+}

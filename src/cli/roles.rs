@@ -97,7 +97,8 @@ pub async fn list_users(settings: Settings, search: Option<String>) -> anyhow::R
     }
 }
 
-async fn user_id(core: &Core, login: &str) -> anyhow::Result<i64> {
+/// The id of the user named by a username or an email address.
+pub(super) async fn user_id(core: &Core, login: &str) -> anyhow::Result<i64> {
     let row = core
         .store
         .find_user_by_login(&login.trim().to_lowercase())
