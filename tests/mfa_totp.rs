@@ -192,6 +192,33 @@ async fn login_takes_a_second_step_and_a_code_works_once() {
     )
     .await;
     assert_eq!(ahead.status, StatusCode::OK, "{}", ahead.text);
+
+    // The trail tells the password step from the finished login and the failed codes.
+    let (_, admin) = app.superuser("root").await;
+    let bob = app.my_id(&ahead.str("access_token")).await;
+    let trail = app
+        .get(&format!("/admin/audit?user_id={bob}&limit=6"), Some(&admin))
+        .await;
+    let events: Vec<&str> = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "login.success",
+            "login.mfa_failure",
+            "login.mfa_failure",
+            "login.mfa_failure",
+            "login.mfa_required",
+            "login.password_verified"
+        ],
+        "{}",
+        trail.text
+    );
+    assert_eq!(trail.body["items"][0]["details"]["mfa"], "totp");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -127,8 +127,13 @@ impl Core {
             .await;
             return Err(CoreError::EmailNotVerified);
         }
-        self.audit("login.success", Some(row.id), ctx, json!({}))
-            .await;
+        // With MFA the password is only the first step; the second one records the success.
+        let event = if row.mfa_enabled {
+            "login.password_verified"
+        } else {
+            "login.success"
+        };
+        self.audit(event, Some(row.id), ctx, json!({})).await;
         self.user_with_roles(row).await
     }
 
