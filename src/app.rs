@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     config::{LogFormat, Settings},
-    core::Core,
+    core::{Core, MailWorker},
     http::{self, AppState},
     store::{Event, PoolSettings, Store, parse_revocation},
 };
@@ -45,6 +45,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             "testing.clock_control is on: the clock can be moved over HTTP; never do this in production"
         );
     }
+    let mail = MailWorker::new(&core.settings)?;
     let state = AppState::new(core);
     let router = http::router(state.clone())?;
     let listener = TcpListener::bind(bind).await?;
@@ -56,6 +57,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let upkeep = tokio::spawn(upkeep(state.clone()));
     let follower = tokio::spawn(follow_other_instances(state.clone()));
     let redis_follower = tokio::spawn(follow_redis(state.clone()));
+    let mailer = tokio::spawn(mail.run(state.clone()));
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -65,6 +67,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     upkeep.abort();
     follower.abort();
     redis_follower.abort();
+    mailer.abort();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -1,4 +1,8 @@
-//! The command line: `serve`, `migrate`, `user add`, `keys rotate`, `import users`.
+//! The command line: `serve`, `migrate`, `user add|list`, `role …`, `apikey …`, `keys rotate`,
+//! `import users`, `passwords calibrate`.
+
+mod api_keys;
+mod roles;
 
 use std::{io::IsTerminal, path::PathBuf};
 
@@ -36,6 +40,16 @@ pub enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage roles and who holds them.
+    Role {
+        #[command(subcommand)]
+        command: roles::RoleCommand,
+    },
+    /// Manage API keys of users (service accounts).
+    Apikey {
+        #[command(subcommand)]
+        command: api_keys::ApiKeyCommand,
     },
     /// Manage signing keys.
     Keys {
@@ -87,6 +101,8 @@ pub enum UserCommand {
         #[arg(long, default_value = "")]
         last_name: String,
     },
+    /// Print users (all, or those whose username or email contains SEARCH) as JSON lines.
+    List { search: Option<String> },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +196,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Role { command } => roles::run_role(settings, command).await,
+        Command::Apikey { command } => api_keys::run(settings, command).await,
+        Command::User {
+            command: UserCommand::List { search },
+        } => roles::list_users(settings, search).await,
         Command::Keys {
             command: KeysCommand::Rotate,
         } => {

@@ -1,96 +1,23 @@
 //! Interoperability: access tokens verify in PyJWT, a third-party implementation, using only
 //! the published JWKS, for every asymmetric algorithm; a tampered token does not.
 //!
-//! Python comes from `CASTELLAN_TEST_PYTHON`, else `.venv/bin/python` in the repository; when
-//! neither is usable, `scripts/python-env.sh` creates the virtualenv. If Python cannot be set
-//! up these tests fail rather than skip.
+//! Python is located by `common::python` (a virtualenv set up by `scripts/python-env.sh`).
 
 mod common;
 
-use std::{
-    path::{Path, PathBuf},
-    process::Stdio,
-    sync::OnceLock,
-    time::Duration,
-};
+use std::{process::Stdio, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use common::TestServer;
+use common::{
+    TestServer,
+    python::{manifest_dir, python},
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
 /// `iss` and `aud` of access tokens under the default `server.public_url`.
 const ISSUER: &str = "http://localhost:8000";
-
-fn manifest_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The interpreter to run the verifier with, located (and if need be set up) once per run.
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match PYTHON.get_or_init(locate_python) {
-        Ok(path) => path,
-        Err(e) => panic!("Python with PyJWT is required for the interoperability tests: {e}"),
-    }
-}
-
-fn locate_python() -> Result<PathBuf, String> {
-    if let Some(configured) = std::env::var_os("CASTELLAN_TEST_PYTHON") {
-        let path = PathBuf::from(configured);
-        return match check_python(&path) {
-            Ok(()) => Ok(path),
-            Err(e) => Err(format!("CASTELLAN_TEST_PYTHON={}: {e}", path.display())),
-        };
-    }
-    let venv = manifest_dir().join(".venv/bin/python");
-    if venv.exists() && check_python(&venv).is_ok() {
-        return Ok(venv);
-    }
-    let script = manifest_dir().join("scripts/python-env.sh");
-    let output = std::process::Command::new("bash")
-        .arg(&script)
-        .current_dir(manifest_dir())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "{} failed ({}):\n{}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let path = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
-    match check_python(&path) {
-        Ok(()) => Ok(path),
-        Err(e) => Err(format!(
-            "{} printed an unusable python {}: {e}",
-            script.display(),
-            path.display()
-        )),
-    }
-}
-
-/// The interpreter runs and has the verifier's dependencies.
-fn check_python(python: &Path) -> Result<(), String> {
-    let output = std::process::Command::new(python)
-        .args(["-c", "import jwt, requests"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run it: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`import jwt, requests` failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
 
 struct PyJwt {
     success: bool,

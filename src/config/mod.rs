@@ -14,6 +14,9 @@ use figment::{
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod accounts;
+pub use accounts::{Accounts, Audit, Mail, Mfa};
+
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -24,6 +27,10 @@ pub struct Settings {
     pub passwords: Passwords,
     pub api: Api,
     pub smtp: Smtp,
+    pub mail: Mail,
+    pub accounts: Accounts,
+    pub mfa: Mfa,
+    pub audit: Audit,
     pub log: Log,
     pub cookies: Cookies,
     pub cors: Cors,
@@ -376,6 +383,15 @@ impl Settings {
         }
         self.cors.validate()?;
         self.limits.validate()?;
+        if self
+            .smtp
+            .url
+            .as_ref()
+            .is_some_and(|u| !(u.starts_with("smtp://") || u.starts_with("smtps://")))
+        {
+            return bad("smtp.url", "expected smtp://HOST:PORT or smtps://HOST:PORT");
+        }
+        accounts::validate(&self.accounts, &self.mail, &self.mfa)?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad("log.level", "not a valid filter directive");
         }

@@ -78,7 +78,12 @@ impl Core {
             json!({"username": inserted.username}),
         )
         .await;
-        Ok(user_view(inserted, r.roles))
+        let user = user_view(inserted, r.roles);
+        if let Err(e) = self.queue_verification(&user).await {
+            // The account exists; the user can ask for the mail again.
+            tracing::warn!(error = %e, user_id = user.id, "verification mail not queued");
+        }
+        Ok(user)
     }
 
     /// Checks a username-or-email and password. Unknown, wrong, disabled and locked all fail
@@ -141,8 +146,23 @@ impl Core {
         if verdict.outdated {
             self.upgrade_hash(&row, password).await;
         }
-        self.audit("login.success", Some(row.id), ctx, json!({}))
+        if self.settings.accounts.require_verified_email && !row.email_verified {
+            self.audit(
+                "login.failure",
+                Some(row.id),
+                ctx,
+                json!({"reason": "email_not_verified"}),
+            )
             .await;
+            return Err(CoreError::EmailNotVerified);
+        }
+        // With MFA the password is only the first step; the second one records the success.
+        let event = if row.mfa_enabled {
+            "login.password_verified"
+        } else {
+            "login.success"
+        };
+        self.audit(event, Some(row.id), ctx, json!({})).await;
         self.user_with_roles(row).await
     }
 
@@ -159,6 +179,9 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<IssuedTokens> {
         let user = self.authenticate(login, password, ctx).await?;
+        if user.mfa_enabled {
+            return Err(self.mfa_challenge(&user, ctx).await);
+        }
         self.start_session(user, ctx).await
     }
 
@@ -258,7 +281,7 @@ fn user_exists(existing: &UserRow, wanted: &Username) -> CoreError {
     ))
 }
 
-fn user_view(row: UserRow, roles: Vec<String>) -> User {
+pub(super) fn user_view(row: UserRow, roles: Vec<String>) -> User {
     User {
         id: row.id,
         username: row.username,

@@ -1,14 +1,25 @@
 //! The operations every HTTP surface calls. Adapters parse and render; rules live here.
 
 mod accounts;
+mod admin;
+mod api_keys;
+mod audit_trail;
 mod clock;
 mod keys;
 mod legacy_hashes;
 mod legacy_tokens;
+mod mail;
+mod mail_flows;
+mod mfa;
+mod passkeys;
 mod passwords;
+mod rbac;
 mod revocations;
+mod sealing;
 pub mod secrets;
+mod session_list;
 mod sessions;
+mod templates;
 mod throttle;
 mod throttle_counters;
 mod tokens;
@@ -18,10 +29,18 @@ mod verified_tokens;
 use std::sync::Arc;
 
 pub use accounts::Registration;
+pub use admin::{UserPage, UserPatch};
+pub use api_keys::{ApiKeyGrant, ApiKeyView, NewApiKey};
+pub use audit_trail::AuditEntry;
 pub use clock::{Clock, rfc3339};
 pub use keys::KeyRing;
+pub use mail::MailWorker;
+pub use mfa::{SecondFactor, TotpSetup};
+pub use passkeys::{Ceremony, PasskeyView};
 pub use passwords::PasswordHasher;
+pub use rbac::{Actor, perms};
 pub use revocations::Revocations;
+pub use session_list::SessionView;
 pub use sessions::{IssuedTokens, RefreshInfo, Rotation};
 pub use tokens::{AccessClaims, AccessToken, VerifiedToken};
 pub use user_import::{ImportRecord, ImportReport, ImportRow};
@@ -48,6 +67,24 @@ pub enum CoreError {
     UserExists(FieldErrors),
     #[error("not found")]
     NotFound,
+    /// The password was right but the user has MFA: the login continues with this token.
+    #[error("mfa required")]
+    MfaRequired { mfa_token: crate::domain::Secret },
+    /// The password was right but `accounts.require_verified_email` is on.
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// A TOTP or recovery code that is wrong or already used.
+    #[error("invalid code")]
+    InvalidCode,
+    /// Authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The resource exists already or is in a state that refuses the change.
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: &'static str,
+    },
     /// The password hashing queue is full.
     #[error("overloaded")]
     Overloaded,
@@ -170,6 +207,7 @@ impl Core {
         if let Err(e) = self.throttle.prune(stale).await {
             tracing::warn!(error = %e, "pruning throttle counters failed");
         }
+        self.prune_accounts(now).await;
     }
 
     /// Records an audit event; a failure to record is logged, never shown to the caller.

@@ -52,13 +52,21 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let malformed =
             parts.headers.contains_key(header::AUTHORIZATION) && bearer(parts).is_none();
-        let (token, via_cookie) = credentials(parts, app).ok_or_else(|| {
+        let Some((token, via_cookie)) = credentials(parts, app) else {
             if malformed {
-                ApiError::token_invalid()
-            } else {
-                ApiError::unauthorized()
+                return Err(ApiError::token_invalid());
             }
-        })?;
+            return Err(match super::principal::api_key(parts) {
+                // Session-only operations (API keys, passwords, MFA) refuse API keys.
+                Some(key) => super::principal::verified_key(app, key)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| {
+                        ApiError::forbidden("API keys cannot be used for this operation")
+                    }),
+                None => ApiError::unauthorized(),
+            });
+        };
         let claims = app
             .verify_access_token(&token)
             .await

@@ -127,19 +127,13 @@ pub fn check_origin(app: &AppState, method: &Method, headers: &HeaderMap) -> Res
     if let Some(origin) = origin
         && !allowed(origin)
     {
-        return Err(ApiError::forbidden(
-            "CSRF_FAILED",
-            "Cross-origin request refused",
-        ));
+        return Err(ApiError::csrf_failed("Cross-origin request refused"));
     }
     let cross_site = headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site");
     if cross_site && !origin.is_some_and(allowed) {
-        return Err(ApiError::forbidden(
-            "CSRF_FAILED",
-            "Cross-site request refused",
-        ));
+        return Err(ApiError::csrf_failed("Cross-site request refused"));
     }
     Ok(())
 }
@@ -156,7 +150,7 @@ pub fn check_csrf(
         return Ok(());
     }
     check_origin(app, method, headers)?;
-    let refused = || ApiError::forbidden("CSRF_FAILED", "Missing or invalid CSRF token");
+    let refused = || ApiError::csrf_failed("Missing or invalid CSRF token");
     let sent = headers
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())

@@ -38,6 +38,15 @@ impl Dialect {
             return response;
         }
         match response.extensions().get::<ApiError>() {
+            Some(e) if e.code == "MFA_REQUIRED" || e.code == "EMAIL_NOT_VERIFIED" => {
+                // These dialects cannot express a second step or a pending verification:
+                // they refuse with their ordinary credential error (the native API offers the
+                // step), and never show the MFA token.
+                self.respond(
+                    &ApiError::from(crate::core::CoreError::InvalidCredentials),
+                    method,
+                )
+            }
             Some(e) => self.respond(e, method),
             None => response,
         }

@@ -82,6 +82,10 @@ impl ApiError {
         e
     }
 
+    pub fn forbidden(message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Resource not found")
     }
@@ -106,8 +110,8 @@ impl ApiError {
         e
     }
 
-    pub fn forbidden(code: &'static str, message: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
+    pub fn csrf_failed(message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "CSRF_FAILED", message)
     }
 
     pub fn internal() -> Self {
@@ -182,6 +186,27 @@ impl From<CoreError> for ApiError {
                 e
             }
             CoreError::NotFound => Self::not_found(),
+            CoreError::MfaRequired { mfa_token } => {
+                let mut e = Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    "MFA_REQUIRED",
+                    "A second factor is required",
+                );
+                e.details = Some(Box::new(json!({"mfa_token": mfa_token.expose()})));
+                e
+            }
+            CoreError::EmailNotVerified => Self::new(
+                StatusCode::FORBIDDEN,
+                "EMAIL_NOT_VERIFIED",
+                "The email address must be verified before logging in",
+            ),
+            CoreError::InvalidCode => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_MFA_CODE",
+                "The code is invalid or was already used",
+            ),
+            CoreError::Forbidden(message) => Self::forbidden(message),
+            CoreError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
             CoreError::Overloaded => Self::unavailable(1),
             CoreError::RateLimited { retry_after } => Self::rate_limited(retry_after),
             CoreError::Store(StoreError::Unavailable(cause)) => {

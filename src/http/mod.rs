@@ -1,5 +1,7 @@
 //! HTTP adapters. Each surface parses, calls one core operation and renders.
 
+mod account;
+mod admin;
 mod auth;
 mod context;
 mod cookies;
@@ -10,8 +12,11 @@ mod input;
 mod limits;
 mod native;
 mod ops;
+mod passkeys;
+mod principal;
 mod signup;
 mod simplejwt;
+mod values;
 
 use std::{collections::HashMap, net::SocketAddr, ops::Deref, sync::Arc, time::Instant};
 
@@ -164,6 +169,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             Dialect::Native,
         );
         native::routes(&mut mount, prefix);
+        account::routes(&mut mount, prefix);
+        passkeys::routes(&mut mount, prefix);
     }
     let simplejwt = &settings.api.simplejwt;
     if !simplejwt.prefix.is_empty() {
@@ -174,6 +181,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         mount.surface(name, Dialect::SimpleJwt);
         simplejwt::routes(&mut mount, simplejwt);
     }
+    mount.surface("the admin API".into(), Dialect::Native);
+    admin::routes(&mut mount, "/admin");
     let envelope = &settings.api.envelope.prefix;
     if !envelope.is_empty() {
         let name = format!("the envelope dialect at `{envelope}` (api.envelope.prefix)");

@@ -1,12 +1,21 @@
 //! Persistence behind one API. Every query is written once; `on_db!` expands it for
 //! SQLite and for PostgreSQL, so both backends run the same code path.
 
+mod api_keys;
 mod audit;
+mod audit_trail;
 mod imports;
 mod keys;
+mod mfa;
 mod notify;
+mod one_time;
+mod outbox;
+mod passkeys;
+mod rbac;
+mod session_list;
 mod sessions;
 mod throttle;
+mod user_admin;
 mod users;
 
 use std::{str::FromStr, time::Duration};
@@ -17,12 +26,21 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+pub use api_keys::{ApiKeyLookup, ApiKeyRow};
 pub use audit::AuditEvent;
+pub use audit_trail::{AuditFilter, AuditRow};
 pub use imports::{ExistingUser, ImportedUser};
 pub use keys::{KeyRow, ServerSecret};
+pub use mfa::{Factor, TotpRow};
 pub use notify::{Event, Listener, parse_revocation, revocation_payload};
+pub use one_time::{MFA_ATTEMPTS, Purpose};
+pub use outbox::OutboxRow;
+pub use passkeys::PasskeyRow;
+pub use rbac::RoleRow;
+pub use session_list::SessionSummary;
 pub use sessions::{NewSession, RefreshLookup, Revocation, Revoke, SessionRow};
 pub use throttle::Counter;
+pub use user_admin::{UserChanges, search_pattern};
 pub use users::{NewUserRow, UserRow};
 
 /// The connection pool of whichever backend `database.url` names.

@@ -85,6 +85,7 @@ macro_rules! revoke_in {
         ids
     }};
 }
+pub(super) use {revoke_in, revoke_where};
 
 macro_rules! session_columns {
     () => {

@@ -4,7 +4,10 @@
 //! `CASTELLAN_TEST_PG` is the PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres).
 #![allow(dead_code)]
 
+pub mod accounts;
 pub mod proxy;
+pub mod python;
+pub mod smtp;
 
 use std::{
     process::Stdio,

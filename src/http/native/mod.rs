@@ -2,6 +2,8 @@
 
 mod tokens;
 
+pub use tokens::token_pair;
+
 use axum::{
     Json,
     extract::State,
@@ -17,6 +19,7 @@ use super::{
     error::ApiError,
     input::{Fields, Text},
     no_store,
+    principal::Principal,
     signup::{EmailRule, read_registration},
 };
 use crate::{
@@ -33,7 +36,7 @@ pub fn routes(mount: &mut Mount, prefix: &str) {
     }
     mount.route(prefix, "/token/verify", post(verify));
     mount.route(prefix, "/logout", post(tokens::logout));
-    mount.route(prefix, "/me", get(me));
+    mount.route(prefix, "/me", get(me).patch(super::account::update_me));
     mount.route(prefix, "/password/change", post(change_password));
 }
 
@@ -65,9 +68,9 @@ async fn verify(State(app): State<AppState>, body: Fields) -> Result<Response, A
     Ok(no_store(Json(answer)))
 }
 
-async fn me(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn me(State(app): State<AppState>, caller: Principal) -> Result<Response, ApiError> {
     // A token whose user no longer exists is as good as revoked.
-    let user = app.user(caller.user_id()?).await.map_err(|e| match e {
+    let user = app.user(caller.user_id).await.map_err(|e| match e {
         CoreError::NotFound => ApiError::token_invalid(),
         other => other.into(),
     })?;

@@ -1,0 +1,19 @@
+-- Passkeys (WebAuthn): credentials, and ceremony state kept between a ceremony's two
+-- requests so that any instance can finish what another started.
+CREATE TABLE webauthn_credentials (
+    id           TEXT    PRIMARY KEY,
+    user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name         TEXT    NOT NULL,
+    passkey      TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE INDEX webauthn_credentials_user ON webauthn_credentials(user_id);
+
+CREATE TABLE webauthn_ceremonies (
+    id         TEXT    PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind       TEXT    NOT NULL,
+    state      TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+);

@@ -1,0 +1,147 @@
+//! Passkey (WebAuthn) ceremonies under `/auth/webauthn/…`: each has a `start` that answers
+//! `{ceremony_id, options}` (pass `options` to `navigator.credentials.create/get`) and a
+//! `finish` that takes `{ceremony_id, credential}` (the browser's answer as JSON).
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{delete, get, post},
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{
+    AppState, Client, Mount,
+    auth::Caller,
+    error::ApiError,
+    input::{Fields, Text},
+    native::token_pair,
+    no_store,
+};
+use crate::{core::Ceremony, domain::FieldErrors};
+
+pub fn routes(mount: &mut Mount, prefix: &str) {
+    mount.route(prefix, "/webauthn/register/start", post(register_start));
+    mount.route(prefix, "/webauthn/register/finish", post(register_finish));
+    mount.route(prefix, "/webauthn/credentials", get(list));
+    mount.route(prefix, "/webauthn/credentials/{id}", delete(remove));
+    mount.route(prefix, "/webauthn/login/start", post(login_start));
+    mount.route(prefix, "/webauthn/login/finish", post(login_finish));
+    mount.route(prefix, "/webauthn/mfa/start", post(mfa_start));
+    mount.route(prefix, "/webauthn/mfa/finish", post(mfa_finish));
+}
+
+fn started<T: Serialize>(c: Ceremony<T>) -> Response {
+    no_store(Json(json!({"ceremony_id": c.id, "options": c.options})))
+}
+
+/// `ceremony_id` and the `credential` object of a finish request.
+fn finish_fields(body: &Fields, errors: &mut FieldErrors) -> Option<(String, Value)> {
+    let ceremony = body.required("ceremony_id", Text::Exact, errors);
+    let credential = match body.get("credential") {
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        _ => {
+            errors.add(
+                "credential",
+                "The authenticator's response (an object) is required.",
+            );
+            None
+        }
+    };
+    ceremony.zip(credential)
+}
+
+async fn register_start(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    Ok(started(
+        app.passkey_register_start(caller.user_id()?).await?,
+    ))
+}
+
+async fn register_finish(
+    State(app): State<AppState>,
+    caller: Caller,
+    Client(ctx): Client,
+    body: Fields,
+) -> Result<Response, ApiError> {
+    let mut errors = FieldErrors::default();
+    let name = body
+        .optional("name", Text::Trimmed, &mut errors)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "Passkey".into());
+    if name.chars().count() > 100 {
+        errors.add("name", "Ensure this field has no more than 100 characters.");
+    }
+    let (Some((ceremony, credential)), true) =
+        (finish_fields(&body, &mut errors), errors.is_empty())
+    else {
+        return Err(ApiError::validation(&errors));
+    };
+    let view = app
+        .passkey_register_finish(caller.user_id()?, &ceremony, credential, &name, &ctx)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn list(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    Ok(no_store(Json(app.passkey_list(caller.user_id()?).await?)))
+}
+
+async fn remove(
+    State(app): State<AppState>,
+    caller: Caller,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    app.passkey_delete(caller.user_id()?, &id, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn login_start(State(app): State<AppState>, body: Fields) -> Result<Response, ApiError> {
+    let mut errors = FieldErrors::default();
+    let Some(username) = body.required("username", Text::Trimmed, &mut errors) else {
+        return Err(ApiError::validation(&errors));
+    };
+    Ok(started(app.passkey_login_start(&username).await?))
+}
+
+async fn login_finish(
+    State(app): State<AppState>,
+    Client(ctx): Client,
+    body: Fields,
+) -> Result<Response, ApiError> {
+    let mut errors = FieldErrors::default();
+    let Some((ceremony, credential)) = finish_fields(&body, &mut errors) else {
+        return Err(ApiError::validation(&errors));
+    };
+    let issued = app
+        .passkey_login_finish(&ceremony, credential, &ctx)
+        .await?;
+    Ok(no_store(Json(token_pair(&issued))))
+}
+
+async fn mfa_start(State(app): State<AppState>, body: Fields) -> Result<Response, ApiError> {
+    let mut errors = FieldErrors::default();
+    let Some(token) = body.required("mfa_token", Text::Exact, &mut errors) else {
+        return Err(ApiError::validation(&errors));
+    };
+    Ok(started(app.passkey_mfa_start(&token).await?))
+}
+
+async fn mfa_finish(
+    State(app): State<AppState>,
+    Client(ctx): Client,
+    body: Fields,
+) -> Result<Response, ApiError> {
+    let mut errors = FieldErrors::default();
+    let token = body.required("mfa_token", Text::Exact, &mut errors);
+    let (Some(token), Some((ceremony, credential))) = (token, finish_fields(&body, &mut errors))
+    else {
+        return Err(ApiError::validation(&errors));
+    };
+    let issued = app
+        .passkey_mfa_finish(&token, &ceremony, credential, &ctx)
+        .await?;
+    Ok(no_store(Json(token_pair(&issued))))
+}
