@@ -16,7 +16,8 @@ if (!screenshot) {
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+  // The callback may sit on a port browsers refuse by default (tests use the discard port).
+  args: ["--no-sandbox", "--disable-dev-shm-usage", `--explicitly-allowed-ports=${new URL(callback).port || 80}`],
 });
 try {
   const page = await browser.newPage({ viewport: { width: 640, height: 560 } });
@@ -32,10 +33,10 @@ try {
   await page.getByLabel("Username or email").fill(username);
   await page.getByLabel("Password").fill(password);
   await page.screenshot({ path: screenshot });
-  const landed = page.waitForURL((url) => url.href.startsWith(callback), { timeout: 15000 });
+  const landed = page.waitForRequest((request) => request.url().startsWith(callback), { timeout: 15000 });
   await page.getByRole("button", { name: "Sign in" }).click();
-  await landed;
-  console.log(JSON.stringify({ landed: page.url(), title }));
+  const request = await landed;
+  console.log(JSON.stringify({ landed: request.url(), title }));
 } finally {
   await browser.close();
 }
