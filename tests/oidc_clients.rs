@@ -3,6 +3,7 @@
 //! rotation that keeps old public keys published.
 
 mod common;
+#[allow(dead_code)] // each test binary uses a different part of the helpers
 mod oidc;
 
 use common::{TestServer, castellan_cli};

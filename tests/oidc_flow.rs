@@ -3,6 +3,7 @@
 //! PKCE mismatches, bad clients, unsupported grants and scopes.
 
 mod common;
+#[allow(dead_code)] // each test binary uses a different part of the helpers
 mod oidc;
 
 use common::{PASSWORD, TestServer};
@@ -325,7 +326,8 @@ async fn bad_authorization_requests_go_back_with_an_error() {
     web_app(&server, "webapp").await;
     add_client(&server, &["spa", "--public", "--redirect-uri", REDIRECT]).await;
     let mut browser = Browser::new(&server);
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "webapp",
             vec![("response_type", "token")],

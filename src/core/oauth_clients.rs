@@ -112,7 +112,7 @@ impl NewClient {
             .iter()
             .find(|g| !GRANT_TYPES.contains(&g.as_str()))
         {
-            errors.add("grant_types", &format!("Unsupported grant type `{g}`."));
+            errors.add("grant_types", format!("Unsupported grant type `{g}`."));
         }
         if self.public && self.grant_types.iter().any(|g| g == "client_credentials") {
             errors.add(

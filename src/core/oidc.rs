@@ -539,6 +539,28 @@ impl Core {
             .await?)
     }
 
+    /// Rotates the signing keys when `oidc.key_rotation` is set and the newest key is that
+    /// old. Instances agree through the key table, so a late one finds a fresh key and waits.
+    pub async fn rotate_keys_if_due(&self) {
+        let Some(every) = self.settings.oidc.key_rotation else {
+            return;
+        };
+        let now = self.clock.now();
+        let Ok(rows) = self.store.signing_keys(now).await else {
+            return;
+        };
+        let newest = rows
+            .iter()
+            .filter(|r| r.retired_at.is_none())
+            .map(|r| r.created_at)
+            .max();
+        if newest.is_some_and(|t| now - t >= every.as_secs())
+            && let Err(e) = self.keys.rotate(&self.store, now).await
+        {
+            tracing::warn!(error = %e, "scheduled key rotation failed");
+        }
+    }
+
     /// A CSRF token for a hosted form, bound to a browser cookie value and a purpose.
     pub fn form_token(&self, cookie: &str, purpose: &str) -> String {
         self.csrf_token(&format!("oidc-{purpose}:{cookie}"))

@@ -2,7 +2,6 @@
 //! clients made through the command line, and a cookie-keeping browser that follows the
 //! hosted pages.
 
-#![allow(dead_code)] // each test binary uses a different part
 use std::collections::HashMap;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};

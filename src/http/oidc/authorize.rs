@@ -1,6 +1,9 @@
 //! The authorization endpoint and the hosted pages behind it: login, TOTP step, consent,
 //! and RP-initiated logout. An unknown client or redirect URI gets an error page, never a
 //! redirect; every other refusal goes back to the client's redirect URI.
+// A refusal here is the finished answer (a page, a redirect or an RFC 6749 body), made
+// once per request; boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
 

@@ -1,5 +1,8 @@
 //! Client authentication (`client_secret_basic`, `client_secret_post`, or a public client's
 //! bare `client_id`) and RFC 6749 section 5.2 error answers.
+// A refusal here is the finished answer (a page, a redirect or an RFC 6749 body), made
+// once per request; boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
 
 use axum::{
     Json,
