@@ -596,3 +596,68 @@ async fn client_credentials_introspection_and_revocation() {
         false
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_with_totp_get_the_code_step_on_the_hosted_page() {
+    use common::python::totp_code;
+    let server = provider(&[]).await;
+    let secret = web_app(&server, "webapp").await;
+    let (access, _) = server.user_with_tokens("carol").await;
+    let setup = server
+        .call(
+            reqwest::Method::POST,
+            "/auth/mfa/totp/setup",
+            Some(&access),
+            None,
+        )
+        .await;
+    let totp = setup.str("secret");
+    let code = totp_code(&totp, server.now().await);
+    let confirm = server
+        .call(
+            reqwest::Method::POST,
+            "/auth/mfa/totp/confirm",
+            Some(&access),
+            Some(serde_json::json!({"code": code})),
+        )
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
+    server.advance_clock(30).await;
+
+    let mut browser = Browser::new(&server);
+    let page = browser.get(&authorize_path("webapp", &[])).await;
+    let step = browser.sign_in(&page, "carol", PASSWORD).await;
+    assert_eq!(step.status, StatusCode::OK, "{}", step.body);
+    assert!(step.body.contains("<label for=\"code\">"), "{}", step.body);
+    assert!(step.location.is_none(), "no code before the second factor");
+    let form = |code: &str| {
+        vec![
+            ("csrf".to_owned(), input(&step.body, "csrf")),
+            ("q".to_owned(), input(&step.body, "q")),
+            ("mfa_token".to_owned(), input(&step.body, "mfa_token")),
+            ("code".to_owned(), code.to_owned()),
+        ]
+    };
+    let wrong = form("000000");
+    let wrong: Vec<(&str, &str)> = wrong
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let refused = browser.post("/oauth/mfa", &wrong).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.location.is_none());
+    let right = form(&totp_code(&totp, server.now().await));
+    let right: Vec<(&str, &str)> = right
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let done = browser.post("/oauth/mfa", &right).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let code = param(done.location.as_deref().unwrap(), "code").unwrap();
+    assert_eq!(
+        redeem(&server, "webapp", &secret, &code, VERIFIER)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
