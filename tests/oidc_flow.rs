@@ -661,3 +661,37 @@ async fn users_with_totp_get_the_code_step_on_the_hosted_page() {
         StatusCode::OK
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_directory_themes_the_hosted_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("login.html"),
+        "<html><body><h1>Acme sign-in</h1><p>{{client}}</p><form method=\"post\" action=\"{{action}}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{{csrf}}\"><input type=\"hidden\" name=\"q\" value=\"{{q}}\">\
+         <input name=\"username\"><input name=\"password\" type=\"password\"></form></body></html>",
+    )
+    .unwrap();
+    let path = dir.path().to_str().unwrap().to_owned();
+    let server = provider(&[("CASTELLAN_OIDC__TEMPLATES_DIR", path.as_str())]).await;
+    server.register("alice").await;
+    let secret = web_app(&server, "webapp").await;
+    let mut browser = Browser::new(&server);
+    let page = browser.get(&authorize_path("webapp", &[])).await;
+    assert!(
+        page.body.contains("<h1>Acme sign-in</h1><p>webapp</p>"),
+        "{}",
+        page.body
+    );
+    // Pages without a replacement keep the built-in one.
+    let unknown = browser.get(&authorize_path("ghost", &[])).await;
+    assert!(unknown.body.contains("Unknown client"));
+    let done = browser.sign_in(&page, "alice", PASSWORD).await;
+    let code = param(done.location.as_deref().unwrap(), "code").unwrap();
+    assert_eq!(
+        redeem(&server, "webapp", &secret, &code, VERIFIER)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
