@@ -212,6 +212,7 @@ impl Core {
             tracing::warn!(error = %e, "pruning throttle counters failed");
         }
         self.prune_accounts(now).await;
+        self.prune_oauth().await;
     }
 
     /// Records an audit event; a failure to record is logged, never shown to the caller.

@@ -561,6 +561,14 @@ impl Core {
         }
     }
 
+    /// Forgets spent authorization codes (a day after they expired) and ended browser sessions.
+    pub async fn prune_oauth(&self) {
+        let now = self.clock.now();
+        if let Err(e) = self.store.prune_oauth(now - 86400, now).await {
+            tracing::warn!(error = %e, "pruning OAuth codes and browser sessions failed");
+        }
+    }
+
     /// A CSRF token for a hosted form, bound to a browser cookie value and a purpose.
     pub fn form_token(&self, cookie: &str, purpose: &str) -> String {
         self.csrf_token(&format!("oidc-{purpose}:{cookie}"))

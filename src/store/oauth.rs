@@ -217,4 +217,16 @@ impl Store {
         on_db!(self.db(), pool => sqlx::query(sql).bind(hash).execute(pool).await.map(|_| ())?);
         Ok(())
     }
+
+    /// Forgets codes issued before `codes_before` (kept that long after expiry so that a
+    /// late replay still revokes) and browser sessions that have ended.
+    pub async fn prune_oauth(&self, codes_before: i64, now: i64) -> Result<()> {
+        let codes = "DELETE FROM oauth_codes WHERE expires_at < $1";
+        let browsers = "DELETE FROM oauth_browser_sessions WHERE expires_at <= $1";
+        on_db!(self.db(), pool => {
+            sqlx::query(codes).bind(codes_before).execute(pool).await?;
+            sqlx::query(browsers).bind(now).execute(pool).await?;
+        });
+        Ok(())
+    }
 }
