@@ -86,6 +86,7 @@ async fn upkeep(state: AppState) {
         }
         if n % 60 == 0 {
             state.prune().await;
+            state.rotate_keys_if_due().await;
         }
     }
 }

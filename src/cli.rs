@@ -2,6 +2,7 @@
 //! `import users`, `passwords calibrate`.
 
 mod api_keys;
+mod clients;
 mod roles;
 
 use std::{io::IsTerminal, path::PathBuf};
@@ -50,6 +51,11 @@ pub enum Command {
     Apikey {
         #[command(subcommand)]
         command: api_keys::ApiKeyCommand,
+    },
+    /// Manage OAuth 2.0 / OpenID Connect clients.
+    Client {
+        #[command(subcommand)]
+        command: clients::ClientCommand,
     },
     /// Manage signing keys.
     Keys {
@@ -198,6 +204,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Role { command } => roles::run_role(settings, command).await,
         Command::Apikey { command } => api_keys::run(settings, command).await,
+        Command::Client { command } => clients::run(settings, command).await,
         Command::User {
             command: UserCommand::List { search },
         } => roles::list_users(settings, search).await,

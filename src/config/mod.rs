@@ -16,6 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 mod accounts;
 pub use accounts::{Accounts, Audit, Mail, Mfa};
+mod oidc;
+pub use oidc::Oidc;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -36,6 +38,7 @@ pub struct Settings {
     pub cors: Cors,
     pub limits: Limits,
     pub testing: Testing,
+    pub oidc: Oidc,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,6 +386,7 @@ impl Settings {
         }
         self.cors.validate()?;
         self.limits.validate()?;
+        self.oidc.validate()?;
         if self
             .smtp
             .url

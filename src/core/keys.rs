@@ -82,6 +82,8 @@ pub struct Verifier {
 
 struct KeySet {
     signer: Arc<SigningKey>,
+    /// The newest active key of every stored algorithm (ID tokens may ask for any).
+    by_algorithm: HashMap<&'static str, Arc<SigningKey>>,
     verifiers: HashMap<String, Arc<Verifier>>,
     jwks: Arc<String>,
 }
@@ -130,6 +132,7 @@ impl KeyRing {
             retention,
             set: RwLock::new(Arc::new(KeySet {
                 signer: Arc::new(placeholder()),
+                by_algorithm: HashMap::new(),
                 verifiers: HashMap::new(),
                 jwks: Arc::default(),
             })),
@@ -155,6 +158,7 @@ impl KeyRing {
         let mut verifiers = HashMap::new();
         let mut published = Vec::new();
         let mut signer = None;
+        let mut newest = HashMap::new();
         for row in &rows {
             let Some(alg) = parse_alg(&row.algorithm) else {
                 continue;
@@ -169,6 +173,9 @@ impl KeyRing {
                 }),
             );
             published.push(public);
+            if row.retired_at.is_none() {
+                newest.insert(alg_name(alg), row);
+            }
             if row.retired_at.is_none() && alg == self.algorithm {
                 signer = Some(row); // rows are oldest first: the newest active key signs
             }
@@ -196,8 +203,13 @@ impl KeyRing {
             _ => anyhow::bail!("no active {} signing key", alg_name(self.algorithm)),
         };
         let jwks = Arc::new(serde_json::to_string(&json!({ "keys": published }))?);
+        let mut by_algorithm = HashMap::new();
+        for (name, row) in newest {
+            by_algorithm.insert(name, Arc::new(parse_private(row)?));
+        }
         let set = KeySet {
             signer: Arc::new(signer),
+            by_algorithm,
             verifiers,
             jwks,
         };
@@ -212,6 +224,34 @@ impl KeyRing {
 
     pub fn signer(&self) -> Arc<SigningKey> {
         self.current().signer.clone()
+    }
+
+    /// The active key of `algorithm`, if one is stored.
+    pub fn signer_for(&self, algorithm: Algorithm) -> Option<Arc<SigningKey>> {
+        self.current()
+            .by_algorithm
+            .get(alg_name(algorithm))
+            .cloned()
+    }
+
+    /// The active key of `algorithm`, generated and stored first when there is none.
+    pub async fn ensure(
+        &self,
+        store: &Store,
+        algorithm: Algorithm,
+        now: i64,
+    ) -> anyhow::Result<Arc<SigningKey>> {
+        if let Some(key) = self.signer_for(algorithm) {
+            return Ok(key);
+        }
+        self.reload(store, now).await?;
+        if let Some(key) = self.signer_for(algorithm) {
+            return Ok(key);
+        }
+        store.insert_signing_key(&generate(algorithm, now)?).await?;
+        self.reload(store, now).await?;
+        self.signer_for(algorithm)
+            .ok_or_else(|| anyhow::anyhow!("no {} key after generating one", alg_name(algorithm)))
     }
 
     pub fn verifier(&self, kid: &str) -> Option<Arc<Verifier>> {
@@ -242,19 +282,34 @@ impl KeyRing {
         self.current().jwks.clone()
     }
 
-    /// Adds a fresh key for the configured algorithm and retires the others; retired public
-    /// keys stay in the JWKS for `retention` seconds.
+    /// Adds a fresh key for the configured algorithm (and for every other algorithm in use,
+    /// such as the RS256 key of ID tokens) and retires the others; retired public keys stay
+    /// in the JWKS for `retention` seconds. Returns the new `kid` of the configured algorithm.
     pub async fn rotate(&self, store: &Store, now: i64) -> anyhow::Result<String> {
         if self.algorithm == Algorithm::HS256 {
             anyhow::bail!("HS256 uses tokens.secret; rotate it in the configuration");
         }
-        let row = generate(self.algorithm, now)?;
-        store.insert_signing_key(&row).await?;
-        store
-            .retire_signing_keys(&row.algorithm, &row.kid, now)
-            .await?;
         self.reload(store, now).await?;
-        Ok(row.kid)
+        let mut algorithms = vec![self.algorithm];
+        let set = self.current();
+        for name in set.by_algorithm.keys() {
+            if let Some(a) = parse_alg(name).filter(|a| !algorithms.contains(a)) {
+                algorithms.push(a);
+            }
+        }
+        let mut configured = String::new();
+        for algorithm in algorithms {
+            let row = generate(algorithm, now)?;
+            store.insert_signing_key(&row).await?;
+            store
+                .retire_signing_keys(&row.algorithm, &row.kid, now)
+                .await?;
+            if algorithm == self.algorithm {
+                configured = row.kid;
+            }
+        }
+        self.reload(store, now).await?;
+        Ok(configured)
     }
 }
 

@@ -11,6 +11,8 @@ mod legacy_tokens;
 mod mail;
 mod mail_flows;
 mod mfa;
+mod oauth_clients;
+mod oidc;
 mod passkeys;
 mod passwords;
 mod rbac;
@@ -36,6 +38,8 @@ pub use clock::{Clock, rfc3339};
 pub use keys::KeyRing;
 pub use mail::MailWorker;
 pub use mfa::{SecondFactor, TotpSetup};
+pub use oauth_clients::{ClientCredentials, NewClient, OAuthClient};
+pub use oidc::{CodeRequest, OAuthError, OAuthTokens, has_scope, pkce_s256};
 pub use passkeys::{Ceremony, PasskeyView};
 pub use passwords::PasswordHasher;
 pub use rbac::{Actor, perms};
@@ -208,6 +212,7 @@ impl Core {
             tracing::warn!(error = %e, "pruning throttle counters failed");
         }
         self.prune_accounts(now).await;
+        self.prune_oauth().await;
     }
 
     /// Records an audit event; a failure to record is logged, never shown to the caller.

@@ -17,6 +17,8 @@ pub mod perms {
     pub const ROLES_READ: &str = "roles:read";
     pub const ROLES_WRITE: &str = "roles:write";
     pub const AUDIT_READ: &str = "audit:read";
+    pub const CLIENTS_READ: &str = "clients:read";
+    pub const CLIENTS_WRITE: &str = "clients:write";
 }
 
 /// Who is acting, and what they may do.

@@ -241,16 +241,23 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<()> {
         if is_legacy_sid(&claims.sid) {
-            let now = self.clock.now();
-            let until = claims.exp + self.settings.tokens.leeway.as_secs();
-            self.store
-                .record_revocation(&claims.sid, now, until)
-                .await?;
-            self.announce(std::slice::from_ref(&claims.sid), until)
-                .await;
-            self.revocations.insert(claims.sid.clone(), until);
+            self.revoke_token_sid(claims).await?;
         }
         self.logout(&claims.sid, claims.user_id, all, ctx).await
+    }
+
+    /// Revokes the `sid` of a token that has no session row (legacy and client tokens)
+    /// until the token expires.
+    pub(crate) async fn revoke_token_sid(&self, claims: &AccessClaims) -> Result<()> {
+        let now = self.clock.now();
+        let until = claims.exp + self.settings.tokens.leeway.as_secs();
+        self.store
+            .record_revocation(&claims.sid, now, until)
+            .await?;
+        self.announce(std::slice::from_ref(&claims.sid), until)
+            .await;
+        self.revocations.insert(claims.sid.clone(), until);
+        Ok(())
     }
 
     /// Logout by session (from an access token) or by refresh token; `all` ends every

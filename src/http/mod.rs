@@ -11,6 +11,7 @@ mod error;
 mod input;
 mod limits;
 mod native;
+mod oidc;
 mod ops;
 mod passkeys;
 mod principal;
@@ -171,6 +172,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         native::routes(&mut mount, prefix);
         account::routes(&mut mount, prefix);
         passkeys::routes(&mut mount, prefix);
+        oidc::consent_routes(&mut mount, prefix);
     }
     let simplejwt = &settings.api.simplejwt;
     if !simplejwt.prefix.is_empty() {
@@ -183,6 +185,15 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     }
     mount.surface("the admin API".into(), Dialect::Native);
     admin::routes(&mut mount, "/admin");
+    oidc::admin_routes(&mut mount, "/admin");
+    let provider = &settings.oidc.prefix;
+    if !provider.is_empty() {
+        mount.surface(
+            format!("the OpenID Connect provider at `{provider}` (oidc.prefix)"),
+            Dialect::Native,
+        );
+        oidc::routes(&mut mount, provider);
+    }
     let envelope = &settings.api.envelope.prefix;
     if !envelope.is_empty() {
         let name = format!("the envelope dialect at `{envelope}` (api.envelope.prefix)");

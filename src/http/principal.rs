@@ -95,6 +95,8 @@ permissions! {
     RolesRead = perms::ROLES_READ;
     RolesWrite = perms::ROLES_WRITE;
     AuditRead = perms::AUDIT_READ;
+    ClientsRead = perms::CLIENTS_READ;
+    ClientsWrite = perms::CLIENTS_WRITE;
 }
 
 /// Proof that the caller holds `P`: 401 without credentials, 403 without the permission.
