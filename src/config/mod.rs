@@ -16,6 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 mod accounts;
 pub use accounts::{Accounts, Audit, Mail, Mfa};
+mod federation;
+pub use federation::{ClaimMapping, Federation, Provider as FederationProvider};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -35,6 +37,7 @@ pub struct Settings {
     pub cookies: Cookies,
     pub cors: Cors,
     pub limits: Limits,
+    pub federation: Federation,
     pub testing: Testing,
 }
 
@@ -383,6 +386,7 @@ impl Settings {
         }
         self.cors.validate()?;
         self.limits.validate()?;
+        self.federation.validate()?;
         if self
             .smtp
             .url

@@ -8,6 +8,7 @@ mod cookies;
 mod dialect;
 mod envelope;
 mod error;
+mod federation;
 mod input;
 mod limits;
 mod native;
@@ -170,6 +171,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         );
         native::routes(&mut mount, prefix);
         account::routes(&mut mount, prefix);
+        federation::routes(&mut mount, prefix);
         passkeys::routes(&mut mount, prefix);
     }
     let simplejwt = &settings.api.simplejwt;
