@@ -11,35 +11,6 @@ use common::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// Turns MFA on for `name`; returns (access token, TOTP secret, recovery codes). The server
-/// clock is then moved to the next step, so the confirmation code is not replayed by tests.
-async fn enable_mfa(app: &TestServer, name: &str) -> (String, String, Vec<String>) {
-    let (access, _) = app.user_with_tokens(name).await;
-    let setup = app
-        .call(Method::POST, "/auth/mfa/totp/setup", Some(&access), None)
-        .await;
-    assert_eq!(setup.status, StatusCode::OK, "{}", setup.text);
-    let secret = setup.str("secret");
-    let code = totp_code(&secret, app.now().await);
-    let confirm = app
-        .call(
-            Method::POST,
-            "/auth/mfa/totp/confirm",
-            Some(&access),
-            Some(json!({"code": code})),
-        )
-        .await;
-    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
-    let codes = confirm.body["recovery_codes"]
-        .as_array()
-        .expect("recovery codes")
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    app.advance_clock(30).await;
-    (access, secret, codes)
-}
-
 /// The first login step: asserts `MFA_REQUIRED` and returns the mfa_token.
 async fn mfa_token(app: &TestServer, name: &str) -> String {
     let reply = app
@@ -136,7 +107,7 @@ async fn setup_gives_what_an_authenticator_app_reads() {
 #[tokio::test(flavor = "multi_thread")]
 async fn login_takes_a_second_step_and_a_code_works_once() {
     let app = TestServer::start().await;
-    let (_, secret, _) = enable_mfa(&app, "bob").await;
+    let (_, secret, _) = app.enable_mfa("bob").await;
     let form = app
         .client
         .post(app.url("/auth/token"))
@@ -224,7 +195,7 @@ async fn login_takes_a_second_step_and_a_code_works_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_mfa_token_expires_and_allows_few_attempts() {
     let app = TestServer::start().await;
-    let (_, secret, _) = enable_mfa(&app, "carol").await;
+    let (_, secret, _) = app.enable_mfa("carol").await;
     let token = mfa_token(&app, "carol").await;
     for _ in 0..5 {
         let wrong = verify(&app, json!({"mfa_token": token, "code": "123456"})).await;
@@ -264,7 +235,7 @@ async fn race(app: &TestServer, bodies: Vec<Value>) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_code_used_in_parallel_succeeds_exactly_once() {
     let app = TestServer::start().await;
-    let (_, secret, _) = enable_mfa(&app, "dave").await;
+    let (_, secret, _) = app.enable_mfa("dave").await;
     let mut tokens = Vec::new();
     for _ in 0..6 {
         tokens.push(mfa_token(&app, "dave").await);
@@ -280,7 +251,7 @@ async fn one_code_used_in_parallel_succeeds_exactly_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn recovery_codes_are_single_use_even_in_parallel() {
     let app = TestServer::start().await;
-    let (_, _, codes) = enable_mfa(&app, "erin").await;
+    let (_, _, codes) = app.enable_mfa("erin").await;
     let mut tokens = Vec::new();
     for _ in 0..6 {
         tokens.push(mfa_token(&app, "erin").await);
@@ -309,7 +280,7 @@ async fn recovery_codes_are_single_use_even_in_parallel() {
 #[tokio::test(flavor = "multi_thread")]
 async fn mfa_is_turned_off_with_a_code_or_the_password() {
     let app = TestServer::start().await;
-    let (access, secret, _) = enable_mfa(&app, "frank").await;
+    let (access, secret, _) = app.enable_mfa("frank").await;
     let off = |body: Value| app.call(Method::DELETE, "/auth/mfa/totp", Some(&access), Some(body));
     off(json!({"password": "not-the-password"}))
         .await
@@ -358,7 +329,7 @@ async fn mfa_is_turned_off_with_a_code_or_the_password() {
 async fn secrets_are_encrypted_at_rest_when_a_key_is_configured() {
     let key = STANDARD.encode([42u8; 32]);
     let app = TestServer::start_with(&[("CASTELLAN_MFA__ENCRYPTION_KEY", &key)]).await;
-    let (_, secret, _) = enable_mfa(&app, "gina").await;
+    let (_, secret, _) = app.enable_mfa("gina").await;
     let stored: String = match common::backend() {
         common::Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();

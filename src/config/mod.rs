@@ -18,6 +18,8 @@ mod accounts;
 pub use accounts::{Accounts, Audit, Mail, Mfa};
 mod oidc;
 pub use oidc::Oidc;
+mod federation;
+pub use federation::{ClaimMapping, Federation, Provider as FederationProvider};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -37,6 +39,7 @@ pub struct Settings {
     pub cookies: Cookies,
     pub cors: Cors,
     pub limits: Limits,
+    pub federation: Federation,
     pub testing: Testing,
     pub oidc: Oidc,
 }
@@ -387,6 +390,7 @@ impl Settings {
         self.cors.validate()?;
         self.limits.validate()?;
         self.oidc.validate()?;
+        self.federation.validate()?;
         if self
             .smtp
             .url

@@ -5,6 +5,7 @@ mod admin;
 mod api_keys;
 mod audit_trail;
 mod clock;
+mod federation;
 mod keys;
 mod legacy_hashes;
 mod legacy_tokens;
@@ -25,6 +26,7 @@ mod templates;
 mod throttle;
 mod throttle_counters;
 mod tokens;
+mod upstream;
 mod user_import;
 mod verified_tokens;
 
@@ -35,6 +37,7 @@ pub use admin::{UserPage, UserPatch};
 pub use api_keys::{ApiKeyGrant, ApiKeyView, NewApiKey};
 pub use audit_trail::AuditEntry;
 pub use clock::{Clock, rfc3339};
+pub use federation::CallbackOutcome;
 pub use keys::KeyRing;
 pub use mail::MailWorker;
 pub use mfa::{SecondFactor, TotpSetup};
@@ -47,6 +50,7 @@ pub use revocations::Revocations;
 pub use session_list::SessionView;
 pub use sessions::{IssuedTokens, RefreshInfo, Rotation};
 pub use tokens::{AccessClaims, AccessToken, VerifiedToken};
+pub use upstream::UpstreamFailure;
 pub use user_import::{ImportRecord, ImportReport, ImportRow};
 
 use crate::{
@@ -95,6 +99,9 @@ pub enum CoreError {
     /// The caller has tried too often; it may try again after this many seconds.
     #[error("rate limited")]
     RateLimited { retry_after: u64 },
+    /// A sign-in through an upstream identity provider failed.
+    #[error("{}", .0.message())]
+    Upstream(upstream::UpstreamFailure),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -128,6 +135,8 @@ pub struct Core {
     policy: PasswordPolicy,
     /// Derives each refresh token's successor, so a retried rotation returns the same one.
     refresh_key: Vec<u8>,
+    /// Client and caches for upstream identity providers.
+    upstreams: upstream::Upstreams,
 }
 
 impl Core {
@@ -167,6 +176,7 @@ impl Core {
             keys,
             revocations,
             refresh_key,
+            upstreams: upstream::Upstreams::default(),
         })
     }
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::context::current_request_id;
 use crate::{
-    core::{CoreError, rfc3339},
+    core::{CoreError, UpstreamFailure, rfc3339},
     domain::FieldErrors,
     store::StoreError,
 };
@@ -207,6 +207,13 @@ impl From<CoreError> for ApiError {
             ),
             CoreError::Forbidden(message) => Self::forbidden(message),
             CoreError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            CoreError::Upstream(failure) => {
+                let status = match failure {
+                    UpstreamFailure::Unavailable(_) => StatusCode::BAD_GATEWAY,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Self::new(status, failure.api_code(), failure.message())
+            }
             CoreError::Overloaded => Self::unavailable(1),
             CoreError::RateLimited { retry_after } => Self::rate_limited(retry_after),
             CoreError::Store(StoreError::Unavailable(cause)) => {

@@ -8,6 +8,7 @@ mod cookies;
 mod dialect;
 mod envelope;
 mod error;
+mod federation;
 mod input;
 mod limits;
 mod native;
@@ -171,6 +172,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         );
         native::routes(&mut mount, prefix);
         account::routes(&mut mount, prefix);
+        federation::routes(&mut mount, prefix);
         passkeys::routes(&mut mount, prefix);
         oidc::consent_routes(&mut mount, prefix);
     }

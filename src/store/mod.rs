@@ -4,6 +4,7 @@
 mod api_keys;
 mod audit;
 mod audit_trail;
+mod federation;
 mod imports;
 mod keys;
 mod mfa;
@@ -30,6 +31,7 @@ use sqlx::{
 pub use api_keys::{ApiKeyLookup, ApiKeyRow};
 pub use audit::AuditEvent;
 pub use audit_trail::{AuditFilter, AuditRow};
+pub use federation::{FederationLogin, IdentityRow, NewIdentity};
 pub use imports::{ExistingUser, ImportedUser};
 pub use keys::{KeyRow, ServerSecret};
 pub use mfa::{Factor, TotpRow};

@@ -19,6 +19,10 @@ pub enum Purpose {
     VerifyEmail,
     ResetPassword,
     Mfa,
+    /// The one-time code a federated login hands the app.
+    FederatedLogin,
+    /// As `FederatedLogin`, from a provider trusted to have done MFA.
+    FederatedLoginMfaDone,
 }
 
 impl Purpose {
@@ -27,6 +31,8 @@ impl Purpose {
             Purpose::VerifyEmail => "verify_email",
             Purpose::ResetPassword => "reset_password",
             Purpose::Mfa => "mfa",
+            Purpose::FederatedLogin => "federated_login",
+            Purpose::FederatedLoginMfaDone => "federated_login_mfa_done",
         }
     }
 }
@@ -48,6 +54,19 @@ impl Store {
         on_db!(self.db(), pool => sqlx::query(sql).bind(hash).bind(purpose.as_str()).bind(user_id)
             .bind(now).bind(expires_at).execute(pool).await.map(|_| ())?);
         Ok(())
+    }
+
+    /// Spends a live token of `purpose`, yielding its owner; of concurrent callers one wins.
+    pub async fn take_one_time(
+        &self,
+        hash: &str,
+        purpose: Purpose,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        Ok(
+            on_db!(self.db(), pool => sqlx::query_scalar(consume_sql!()).bind(now).bind(hash)
+            .bind(purpose.as_str()).fetch_optional(pool).await?),
+        )
     }
 
     /// The owner of a live, unused token.

@@ -1,4 +1,8 @@
-use super::{Result, Store, on_db};
+use super::{
+    Result, Store,
+    federation::{INSERT_IDENTITY, NewIdentity},
+    on_db,
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
@@ -40,6 +44,16 @@ macro_rules! user_columns {
 impl Store {
     /// Inserts the user and its roles in one transaction; unknown roles fail the whole insert.
     pub async fn insert_user(&self, u: &NewUserRow<'_>) -> Result<UserRow> {
+        self.insert_user_with_identity(u, None).await
+    }
+
+    /// As `insert_user`, also linking an upstream identity in the same transaction, so a
+    /// failed federated sign-up leaves no half-created user.
+    pub async fn insert_user_with_identity(
+        &self,
+        u: &NewUserRow<'_>,
+        identity: Option<&NewIdentity<'_>>,
+    ) -> Result<UserRow> {
         let sql = concat!(
             "INSERT INTO users (username, username_key, email, email_key, password_hash, first_name, \
              last_name, is_superuser, created_at, updated_at) \
@@ -56,6 +70,15 @@ impl Store {
             for role in u.roles {
                 sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
                     .bind(row.id).bind(role).execute(&mut *tx).await?;
+            }
+            if let Some(identity) = identity {
+                sqlx::query(INSERT_IDENTITY)
+                    .bind(row.id).bind(identity.provider).bind(identity.subject)
+                    .bind(identity.email).bind(u.now).execute(&mut *tx).await?;
+                if identity.email_verified && !u.email.is_empty() {
+                    sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
+                        .bind(row.id).execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
             Ok(row)

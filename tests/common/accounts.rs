@@ -9,9 +9,38 @@ use std::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{PASSWORD, Reply, TestServer};
+use super::{PASSWORD, Reply, TestServer, python::totp_code};
 
 impl TestServer {
+    /// Turns MFA on for `name`; returns (access token, TOTP secret, recovery codes). The server
+    /// clock is then moved to the next step, so the confirmation code is not replayed by tests.
+    pub async fn enable_mfa(&self, name: &str) -> (String, String, Vec<String>) {
+        let (access, _) = self.user_with_tokens(name).await;
+        let setup = self
+            .call(Method::POST, "/auth/mfa/totp/setup", Some(&access), None)
+            .await;
+        assert_eq!(setup.status, StatusCode::OK, "{}", setup.text);
+        let secret = setup.str("secret");
+        let code = totp_code(&secret, self.now().await);
+        let confirm = self
+            .call(
+                Method::POST,
+                "/auth/mfa/totp/confirm",
+                Some(&access),
+                Some(json!({"code": code})),
+            )
+            .await;
+        assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
+        let codes = confirm.body["recovery_codes"]
+            .as_array()
+            .expect("recovery codes")
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        self.advance_clock(30).await;
+        (access, secret, codes)
+    }
+
     /// The server's unix time (its clock may have been moved).
     pub async fn now(&self) -> i64 {
         let reply = self.post("/__test/clock", json!({"advance": 0})).await;

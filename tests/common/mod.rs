@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod proxy;
 pub mod python;
 pub mod smtp;
+pub mod upstream;
 
 use std::{
     process::Stdio,

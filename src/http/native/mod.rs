@@ -2,7 +2,7 @@
 
 mod tokens;
 
-pub use tokens::token_pair;
+pub use tokens::{token_pair, tokens_response};
 
 use axum::{
     Json,

@@ -33,7 +33,7 @@ pub fn token_pair(t: &IssuedTokens) -> Value {
 
 /// The TokenPair answer; in cookie mode the tokens go into cookies and the body carries
 /// `"refresh_token": null`.
-fn tokens_response(app: &AppState, issued: &IssuedTokens, in_cookies: bool) -> Response {
+pub fn tokens_response(app: &AppState, issued: &IssuedTokens, in_cookies: bool) -> Response {
     let mut body = token_pair(issued);
     if !in_cookies {
         return no_store(Json(body));

@@ -281,7 +281,10 @@ async fn login_page(
             ("q", &r.raw),
             ("login_hint", &r.login_hint),
         ],
-        &[("error", &error), ("external", &external_markup(app))],
+        &[
+            ("error", &error),
+            ("external", &external_markup(app, &r.raw)),
+        ],
     )
     .await;
     if existing.is_none() {
@@ -358,6 +361,47 @@ async fn signed_in(app: &AppState, headers: &HeaderMap, r: &AuthRequest, user_id
         cookie_header(app, SSO_COOKIE, &token, max_age),
     );
     response
+}
+
+/// Back from an upstream provider started on the login page: sign the browser in and
+/// resume the authorization request. Castellan's own MFA is not skipped for a provider that
+/// is not trusted for it: such users sign in with their password.
+pub async fn resume_federated(
+    app: &AppState,
+    user_id: i64,
+    trusted_mfa: bool,
+    resume: &str,
+) -> Response {
+    let user = match app.user(user_id).await {
+        Ok(user) => user,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    if !user.is_active {
+        return error_page(app, StatusCode::FORBIDDEN, "This account is disabled.").await;
+    }
+    if user.mfa_enabled && !trusted_mfa {
+        return error_page(
+            app,
+            StatusCode::FORBIDDEN,
+            "This account uses two-step verification: go back and sign in with your password.",
+        )
+        .await;
+    }
+    let token = match app.start_browser_session(user_id).await {
+        Ok(t) => t,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let mut response = (StatusCode::FOUND, [(header::LOCATION, resume)]).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(app, SSO_COOKIE, &token, app.settings.oidc.sso_ttl.as_secs()),
+    );
+    response
+}
+
+/// A federated login started on the login page failed.
+pub async fn federation_failed(app: &AppState, failure: &crate::core::UpstreamFailure) -> Response {
+    error_page(app, StatusCode::BAD_REQUEST, &failure.message()).await
 }
 
 pub async fn login(

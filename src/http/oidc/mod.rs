@@ -16,6 +16,7 @@ use axum::{
 };
 use serde_json::json;
 
+pub use authorize::{federation_failed, resume_federated};
 pub use clients::routes as admin_routes;
 pub use consents::routes as consent_routes;
 

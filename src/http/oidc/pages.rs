@@ -45,13 +45,29 @@ pub struct ExternalSignIn {
     pub href: String,
 }
 
-/// Upstream identity providers offered on the login page (none yet).
-pub fn external_sign_ins(_app: &AppState) -> Vec<ExternalSignIn> {
-    Vec::new()
+/// The configured upstream identity providers, each starting a federated login that comes
+/// back to this authorization request (`resume` is its query string).
+pub fn external_sign_ins(app: &AppState, resume: &str) -> Vec<ExternalSignIn> {
+    // Federated logins live under the native API; without it there is nothing to offer.
+    let Some(prefix) = app.settings.api.native.prefixes.first() else {
+        return Vec::new();
+    };
+    let back = app.hosted_resume_url(resume);
+    app.federation_providers()
+        .into_iter()
+        .map(|(id, name)| {
+            let query =
+                serde_urlencoded::to_string([("redirect", back.as_str())]).unwrap_or_default();
+            ExternalSignIn {
+                label: format!("Sign in with {name}"),
+                href: format!("{prefix}/federation/{id}/start?{query}"),
+            }
+        })
+        .collect()
 }
 
-pub fn external_markup(app: &AppState) -> String {
-    let links: Vec<String> = external_sign_ins(app)
+pub fn external_markup(app: &AppState, resume: &str) -> String {
+    let links: Vec<String> = external_sign_ins(app, resume)
         .iter()
         .map(|e| {
             format!(
