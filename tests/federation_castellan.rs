@@ -25,11 +25,7 @@ struct Pair {
 async fn pair() -> Pair {
     let upstream = provider(&[]).await;
     upstream.register("ada").await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::smtp::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let callback = format!("{base}/auth/federation/upstream/callback");
     let client = add_client(

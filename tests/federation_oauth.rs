@@ -8,8 +8,7 @@ use common::{
     TestServer,
     upstream::{Flavor, Upstream},
 };
-use reqwest::{StatusCode, redirect::Policy};
-use serde_json::json;
+use reqwest::redirect::Policy;
 
 const APP: &str = "https://app.example.com/signed-in";
 
@@ -53,17 +52,10 @@ async fn a_plain_oauth_provider_signs_users_in_through_its_user_api() {
     let path = &back[back.find("/auth/federation/").unwrap()..];
     let landed = location(&browser.get(server.url(path)).send().await.unwrap());
     assert!(landed.starts_with(&format!("{APP}?code=")), "{landed}");
-    let code = landed.split_once("code=").unwrap().1;
-
-    let tokens = server
-        .post("/auth/federation/exchange", json!({"code": code}))
-        .await;
-    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
-    let me = server
-        .get("/auth/me", Some(&tokens.str("access_token")))
-        .await;
-    assert_eq!(me.body["username"], "ada");
-    assert_eq!(me.body["first_name"], "");
+    let tokens = server.federation_exchange(&landed).await;
+    let me = server.me_with(&tokens).await;
+    assert_eq!(me["username"], "ada");
+    assert_eq!(me["first_name"], "");
     let ids = server
         .get("/auth/identities", Some(&tokens.str("access_token")))
         .await;

@@ -102,10 +102,7 @@ impl Setup {
     }
 
     async fn exchange(&self, app_url: &str) -> common::Reply {
-        let code = params(app_url).get("code").cloned().expect("a code");
-        self.server
-            .post("/auth/federation/exchange", json!({"code": code}))
-            .await
+        self.server.federation_exchange(app_url).await
     }
 
     async fn users(&self) -> i64 {
@@ -303,25 +300,12 @@ async fn an_existing_account_is_linked_only_by_verified_email_when_allowed() {
     let back = location(&s.browser.get(&at_upstream).send().await.unwrap());
     let landed = s.callback(&back).await;
     let tokens = s.exchange(&landed).await;
-    let me = s
-        .server
-        .get("/auth/me", Some(&tokens.str("access_token")))
-        .await;
-    assert_eq!(me.body["username"], "ada");
+    let me = s.server.me_with(&tokens).await;
+    assert_eq!(me["username"], "ada");
     assert_eq!(s.users().await, 1);
 
     // Unlinking: a user with a password may unlink; then the upstream is refused again.
-    let ids = s.server.get("/auth/identities", Some(&access)).await;
-    let id = ids.body[0]["id"].as_i64().unwrap();
-    let gone = s
-        .server
-        .call(
-            Method::DELETE,
-            &format!("/auth/identities/{id}"),
-            Some(&access),
-            None,
-        )
-        .await;
+    let gone = s.server.unlink_first_identity(&access).await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
     assert_eq!(params(&s.sign_in().await)["error"], "account_exists");
 }
@@ -335,11 +319,8 @@ async fn verified_email_links_when_configured_but_unverified_never_does() {
 
     s.upstream.set(|b| b.user["email_verified"] = json!(true));
     let tokens = s.exchange(&s.sign_in().await).await;
-    let me = s
-        .server
-        .get("/auth/me", Some(&tokens.str("access_token")))
-        .await;
-    assert_eq!(me.body["username"], "ada");
+    let me = s.server.me_with(&tokens).await;
+    assert_eq!(me["username"], "ada");
     assert_eq!(s.users().await, 1);
 }
 
@@ -363,17 +344,7 @@ async fn a_user_created_upstream_without_password_cannot_unlink_the_last_identit
     let s = setup("").await;
     let tokens = s.exchange(&s.sign_in().await).await;
     let access = tokens.str("access_token");
-    let ids = s.server.get("/auth/identities", Some(&access)).await;
-    let id = ids.body[0]["id"].as_i64().unwrap();
-    let refused = s
-        .server
-        .call(
-            Method::DELETE,
-            &format!("/auth/identities/{id}"),
-            Some(&access),
-            None,
-        )
-        .await;
+    let refused = s.server.unlink_first_identity(&access).await;
     refused.assert_error(409, "LAST_SIGN_IN_METHOD");
     // And the user cannot log in with any password.
     let login = s

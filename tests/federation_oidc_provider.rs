@@ -7,23 +7,14 @@ mod common;
 
 use std::{collections::HashMap, process::Stdio, time::Duration};
 
-use common::TestServer;
+use common::{TestServer, smtp::free_port};
 use reqwest::{StatusCode, redirect::Policy};
-use serde_json::json;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
 
 const APP: &str = "https://app.example.com/done";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The provider's directory, installed if need be; `None` (skip) only outside CI.
 fn installed() -> Option<String> {
@@ -203,19 +194,12 @@ async fn users_sign_in_through_npm_oidc_provider() {
     let landed = http.get(&back).send().await.unwrap();
     let to_app = landed.headers()["location"].to_str().unwrap().to_owned();
     assert!(to_app.starts_with(&format!("{APP}?code=")), "{to_app}");
-    let code = to_app.split_once("code=").unwrap().1;
-
-    let tokens = server
-        .post("/auth/federation/exchange", json!({"code": code}))
-        .await;
-    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
-    let me = server
-        .get("/auth/me", Some(&tokens.str("access_token")))
-        .await;
-    assert_eq!(me.body["username"], "grace");
-    assert_eq!(me.body["email"], "grace@example.net");
-    assert_eq!(me.body["email_verified"], true);
-    assert_eq!(me.body["last_name"], "Hopper");
+    let tokens = server.federation_exchange(&to_app).await;
+    let me = server.me_with(&tokens).await;
+    assert_eq!(me["username"], "grace");
+    assert_eq!(me["email"], "grace@example.net");
+    assert_eq!(me["email_verified"], true);
+    assert_eq!(me["last_name"], "Hopper");
 
     // A second sign-in (the provider remembers the browser) finds the same user.
     let again = http

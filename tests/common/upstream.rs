@@ -344,3 +344,38 @@ async fn userinfo(State(up): State<Upstream>, headers: HeaderMap) -> Response {
         .into_response(),
     }
 }
+
+/// The federation endpoints, as an app calls them.
+impl super::TestServer {
+    /// Redeems the one-time code in `app_url`, where a federated login sent the browser.
+    pub async fn federation_exchange(&self, app_url: &str) -> super::Reply {
+        let query = app_url.split_once('?').map_or("", |(_, q)| q);
+        let params: HashMap<String, String> = serde_urlencoded::from_str(query).unwrap();
+        let code = params.get("code").expect("a code in the app URL");
+        self.post("/auth/federation/exchange", json!({"code": code}))
+            .await
+    }
+
+    /// `GET /auth/me` with the access token of a token-pair answer.
+    pub async fn me_with(&self, tokens: &super::Reply) -> Value {
+        assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
+        let me = self
+            .get("/auth/me", Some(&tokens.str("access_token")))
+            .await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+        me.body
+    }
+
+    /// Unlinks the caller's first linked identity.
+    pub async fn unlink_first_identity(&self, access: &str) -> super::Reply {
+        let ids = self.get("/auth/identities", Some(access)).await;
+        let id = ids.body[0]["id"].as_i64().expect("a linked identity");
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/auth/identities/{id}"),
+            Some(access),
+            None,
+        )
+        .await
+    }
+}

@@ -16,11 +16,7 @@ pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// A provider whose issuer and endpoint URLs are the address it listens on.
 pub async fn provider(extra: &[(&str, &str)]) -> TestServer {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::smtp::free_port();
     let bind = format!("127.0.0.1:{port}");
     let url = format!("http://127.0.0.1:{port}");
     let mut env = vec![
