@@ -17,7 +17,7 @@ use super::{
     auth::Caller,
     error::ApiError,
     input::{Fields, FormOrJson},
-    native::tokens_response,
+    native::sign_in,
     no_store,
 };
 use crate::core::{CallbackOutcome, rfc3339};
@@ -122,13 +122,11 @@ async fn exchange(
     Client(ctx): Client,
     FormOrJson(body): FormOrJson,
 ) -> Result<Response, ApiError> {
-    let in_cookies = super::cookies::cookie_mode(&app, &headers);
-    if in_cookies {
-        super::cookies::check_origin(&app, &method, &headers)?;
-    }
-    let code = body.token("code").map_err(|e| ApiError::validation(&e))?;
-    let issued = app.federation_exchange(&code, &ctx).await?;
-    Ok(tokens_response(&app, &issued, in_cookies))
+    sign_in(&app, &method, &headers, async {
+        let code = body.token("code").map_err(|e| ApiError::validation(&e))?;
+        Ok(app.federation_exchange(&code, &ctx).await?)
+    })
+    .await
 }
 
 async fn identities(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

@@ -2,7 +2,7 @@
 
 mod tokens;
 
-pub use tokens::{token_pair, tokens_response};
+pub use tokens::{sign_in, token_pair};
 
 use axum::{
     Json,

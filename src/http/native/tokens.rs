@@ -33,7 +33,7 @@ pub fn token_pair(t: &IssuedTokens) -> Value {
 
 /// The TokenPair answer; in cookie mode the tokens go into cookies and the body carries
 /// `"refresh_token": null`.
-pub fn tokens_response(app: &AppState, issued: &IssuedTokens, in_cookies: bool) -> Response {
+fn tokens_response(app: &AppState, issued: &IssuedTokens, in_cookies: bool) -> Response {
     let mut body = token_pair(issued);
     if !in_cookies {
         return no_store(Json(body));
@@ -51,13 +51,27 @@ pub async fn login(
     Client(ctx): Client,
     FormOrJson(body): FormOrJson,
 ) -> Result<Response, ApiError> {
-    let in_cookies = cookies::cookie_mode(&app, &headers);
+    sign_in(&app, &method, &headers, async {
+        let (username, password) = body.credentials().map_err(|e| ApiError::validation(&e))?;
+        Ok(app.login(&username, &password, &ctx).await?)
+    })
+    .await
+}
+
+/// Answers the tokens of a sign-in: in cookie mode the origin is checked before `issue`
+/// runs, and the tokens go into cookies.
+pub async fn sign_in(
+    app: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    issue: impl Future<Output = Result<IssuedTokens, ApiError>>,
+) -> Result<Response, ApiError> {
+    let in_cookies = cookies::cookie_mode(app, headers);
     if in_cookies {
-        cookies::check_origin(&app, &method, &headers)?;
+        cookies::check_origin(app, method, headers)?;
     }
-    let (username, password) = body.credentials().map_err(|e| ApiError::validation(&e))?;
-    let issued = app.login(&username, &password, &ctx).await?;
-    Ok(tokens_response(&app, &issued, in_cookies))
+    let issued = issue.await?;
+    Ok(tokens_response(app, &issued, in_cookies))
 }
 
 /// The refresh token from the body, or else from the refresh cookie (after the CSRF checks).
