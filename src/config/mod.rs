@@ -16,6 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 mod accounts;
 pub use accounts::{Accounts, Audit, Mail, Mfa};
+mod cache;
+pub use cache::Cache;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -36,6 +38,7 @@ pub struct Settings {
     pub cors: Cors,
     pub limits: Limits,
     pub testing: Testing,
+    pub cache: Cache,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -40,6 +40,7 @@ macro_rules! user_columns {
 impl Store {
     /// Inserts the user and its roles in one transaction; unknown roles fail the whole insert.
     pub async fn insert_user(&self, u: &NewUserRow<'_>) -> Result<UserRow> {
+        let _changed = self.changing_users();
         let sql = concat!(
             "INSERT INTO users (username, username_key, email, email_key, password_hash, first_name, \
              last_name, is_superuser, created_at, updated_at) \
@@ -98,6 +99,7 @@ impl Store {
         new: &str,
         now: i64,
     ) -> Result<bool> {
+        let _changed = self.changing_users();
         let sql = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4";
         let done = on_db!(self.db(), pool => sqlx::query(sql).bind(new).bind(now).bind(id).bind(old)
             .execute(pool).await?.rows_affected());
