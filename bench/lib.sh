@@ -11,7 +11,9 @@ build_release() {
 ensure_wrk() {
   command -v wrk >/dev/null && return 0
   echo "installing wrk" >&2
-  apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get install -y wrk >/dev/null 2>&1 || { "${sudo[@]}" apt-get update >/dev/null && "${sudo[@]}" apt-get install -y wrk >/dev/null; }
 }
 
 # start_server PORT [ENV=VALUE…]: starts castellan on a fresh SQLite file, waits until ready.
@@ -19,7 +21,7 @@ start_server() {
   local port=$1; shift
   WORKDIR="$(mktemp -d)"
   env CASTELLAN_DATABASE__URL="sqlite://$WORKDIR/bench.db" "$@" CASTELLAN_SERVER__BIND="127.0.0.1:$port" \
-    CASTELLAN_LOG__LEVEL=warn "$BIN" serve >"$WORKDIR/server.log" 2>&1 &
+    CASTELLAN_LOG__LEVEL=warn ${SERVER_CPUS[@]+"${SERVER_CPUS[@]}"} "$BIN" serve >"$WORKDIR/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 400); do
     curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && return 0

@@ -20,6 +20,8 @@ mod oidc;
 pub use oidc::Oidc;
 mod federation;
 pub use federation::{ClaimMapping, Federation, Provider as FederationProvider};
+mod cache;
+pub use cache::Cache;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -42,6 +44,7 @@ pub struct Settings {
     pub federation: Federation,
     pub testing: Testing,
     pub oidc: Oidc,
+    pub cache: Cache,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

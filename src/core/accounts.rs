@@ -258,6 +258,18 @@ impl Core {
         self.user_with_roles(row).await
     }
 
+    /// The user as `user` reads it, served from memory while no write can have changed it
+    /// (see `user_cache.rs`): for the hot paths, `/auth/me` and refresh.
+    pub async fn cached_user(&self, id: i64) -> Result<User> {
+        let generation = self.store.users_generation();
+        if let Some(user) = self.users.get(id, generation) {
+            return Ok(user);
+        }
+        let user = self.user(id).await?;
+        self.users.insert(generation, &user);
+        Ok(user)
+    }
+
     async fn user_with_roles(&self, row: UserRow) -> Result<User> {
         let roles = self.store.user_roles(row.id).await?;
         Ok(user_view(row, roles))

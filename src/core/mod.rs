@@ -27,6 +27,7 @@ mod throttle;
 mod throttle_counters;
 mod tokens;
 mod upstream;
+mod user_cache;
 mod user_import;
 mod verified_tokens;
 
@@ -127,6 +128,8 @@ pub struct Core {
     pub hasher: PasswordHasher,
     /// Access tokens already verified once (signature and registered claims).
     verified_tokens: verified_tokens::VerifiedTokens,
+    /// Users' profiles and roles, as `/auth/me` and a refresh need them.
+    users: user_cache::UserCache,
     /// Login-throttle counters (shared on PostgreSQL, per instance on SQLite).
     throttle: throttle_counters::ThrottleCounters,
     /// Optional Redis for fan-out and shared counters.
@@ -164,6 +167,9 @@ impl Core {
         Ok(Self {
             throttle: throttle_counters::ThrottleCounters::for_store(&store),
             verified_tokens: verified_tokens::VerifiedTokens::default(),
+            users: user_cache::UserCache::new(std::time::Duration::from_secs(
+                u64::try_from(settings.cache.user_ttl.as_secs()).unwrap_or(0),
+            )),
             hasher: PasswordHasher::new(&settings.passwords)?,
             redis,
             legacy_tokens: legacy_tokens::LegacyTokens::new(

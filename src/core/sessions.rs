@@ -145,7 +145,7 @@ impl Core {
     }
 
     async fn reissue(&self, session: &SessionRow, refresh_token: String) -> Result<IssuedTokens> {
-        let user = self.user(session.user_id).await?;
+        let user = self.cached_user(session.user_id).await?;
         let access = self.issue_access_token(&user, &session.id)?;
         Ok(IssuedTokens {
             access,

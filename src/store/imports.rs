@@ -70,6 +70,7 @@ impl Store {
         creates: &[ImportedUser],
         now: i64,
     ) -> Result<()> {
+        let _changed = self.changing_users();
         let update = "UPDATE users SET email = $1, email_key = $2, password_hash = $3, \
                       imported_password_hash = $4, first_name = $5, last_name = $6, is_active = $7, \
                       is_superuser = $8, updated_at = $9 WHERE id = $10";

@@ -45,6 +45,7 @@ impl Store {
         recovery_hashes: &[String],
         now: i64,
     ) -> Result<bool> {
+        let _changed = self.changing_users();
         let confirm = "UPDATE totp_secrets SET confirmed_at = $1, last_step = $2 \
                        WHERE user_id = $3 AND secret = $4 AND confirmed_at IS NULL AND last_step < $2";
         on_db!(self.db(), pool => {
@@ -119,6 +120,7 @@ impl Store {
     /// Turns TOTP off: the secret and the recovery codes are deleted; MFA stays on while
     /// the user has a passkey.
     pub async fn disable_totp(&self, user_id: i64, now: i64) -> Result<()> {
+        let _changed = self.changing_users();
         on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM totp_secrets WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;

@@ -19,8 +19,14 @@ mod sessions;
 mod throttle;
 mod user_admin;
 mod users;
+mod users_generation;
+mod writer;
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
 
 use sqlx::{
     PgPool, SqlitePool,
@@ -110,6 +116,10 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    /// Bumped after every write to users or their roles (`users_generation.rs`).
+    users_generation: Arc<AtomicU64>,
+    /// Queues this process's SQLite write transactions (`writer.rs`).
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub struct PoolSettings {
@@ -144,7 +154,11 @@ impl Store {
             sqlx::migrate!("migrations/postgres").run(&pg).await?;
             Db::Postgres(pg)
         };
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            users_generation: Arc::default(),
+            writer: Arc::default(),
+        })
     }
 
     pub fn db(&self) -> &Db {

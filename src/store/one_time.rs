@@ -96,6 +96,7 @@ impl Store {
 
     /// Marks the email of the token's owner verified; `None` if the token is spent or expired.
     pub async fn verify_email_with(&self, hash: &str, now: i64) -> Result<Option<i64>> {
+        let _changed = self.changing_users();
         on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
             let user: Option<i64> = sqlx::query_scalar(consume_sql!())
@@ -119,6 +120,7 @@ impl Store {
         password_hash: &str,
         r: &Revocation<'_>,
     ) -> Result<Option<Vec<String>>> {
+        let _changed = self.changing_users();
         let ids = on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
             let owner: Option<i64> = sqlx::query_scalar(consume_sql!())
@@ -163,6 +165,7 @@ impl Store {
         now: i64,
         interval: i64,
     ) -> Result<bool> {
+        let _changed = self.changing_users();
         let sql = "UPDATE users SET verification_sent_at = $1 WHERE id = $2 \
                    AND (verification_sent_at IS NULL OR verification_sent_at <= $3)";
         let n = on_db!(self.db(), pool => sqlx::query(sql).bind(now).bind(user_id).bind(now - interval)

@@ -27,6 +27,7 @@ impl Store {
 
     /// Stores a new credential and turns MFA on; `Conflict` if the credential is registered.
     pub async fn insert_passkey(&self, p: &PasskeyRow) -> Result<()> {
+        let _changed = self.changing_users();
         let sql = "INSERT INTO webauthn_credentials (id, user_id, name, passkey, created_at) \
                    VALUES ($1, $2, $3, $4, $5)";
         on_db!(self.db(), pool => {
@@ -49,6 +50,7 @@ impl Store {
 
     /// Removes one of the user's credentials; MFA stays on only if another factor remains.
     pub async fn delete_passkey(&self, user_id: i64, id: &str) -> Result<bool> {
+        let _changed = self.changing_users();
         let sql = "DELETE FROM webauthn_credentials WHERE id = $1 AND user_id = $2";
         on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
@@ -61,6 +63,7 @@ impl Store {
 
     /// Re-derives `users.mfa_enabled` after a factor went away.
     pub async fn recompute_mfa(&self, user_id: i64) -> Result<()> {
+        let _changed = self.changing_users();
         on_db!(self.db(), pool => sqlx::query(RECOMPUTE_MFA).bind(user_id).execute(pool).await.map(|_| ())?);
         Ok(())
     }

@@ -59,6 +59,7 @@ impl Store {
 
     /// Gives the user the role; true if it was not held before.
     pub async fn grant_role(&self, user_id: i64, role: &str) -> Result<bool> {
+        let _changed = self.changing_users();
         let sql = "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING";
         let n = on_db!(self.db(), pool => sqlx::query(sql).bind(user_id).bind(role)
             .execute(pool).await?.rows_affected());
@@ -67,6 +68,7 @@ impl Store {
 
     /// Takes the role away; false if the user did not hold it.
     pub async fn revoke_role(&self, user_id: i64, role: &str) -> Result<bool> {
+        let _changed = self.changing_users();
         let sql = "DELETE FROM user_roles WHERE user_id = $1 AND role = $2";
         let n = on_db!(self.db(), pool => sqlx::query(sql).bind(user_id).bind(role)
             .execute(pool).await?.rows_affected());

@@ -99,6 +99,7 @@ impl Store {
         let session = "INSERT INTO sessions (id, user_id, current_hash, created_at, last_used_at, expires_at, ip, user_agent) \
                        VALUES ($1, $2, $3, $4, $4, $5, $6, $7)";
         let token = "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)";
+        let _turn = self.write_turn().await;
         on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(session).bind(s.id).bind(s.user_id).bind(s.refresh_hash).bind(s.now)
@@ -141,6 +142,7 @@ impl Store {
         let update = "UPDATE sessions SET previous_hash = current_hash, current_hash = $1, rotated_at = $2, \
                       last_used_at = $2 WHERE id = $3 AND current_hash = $4 AND revoked_at IS NULL";
         let token = "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)";
+        let _turn = self.write_turn().await;
         on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
             let won = sqlx::query(update).bind(successor).bind(now).bind(session_id).bind(presented)
@@ -158,6 +160,7 @@ impl Store {
     /// Records use of a session whose refresh token is kept rather than rotated.
     pub async fn touch_session(&self, id: &str, now: i64) -> Result<()> {
         let sql = "UPDATE sessions SET last_used_at = $1 WHERE id = $2";
+        let _turn = self.write_turn().await;
         on_db!(self.db(), pool => sqlx::query(sql).bind(now).bind(id).execute(pool).await.map(|_| ())?);
         Ok(())
     }
@@ -196,6 +199,7 @@ impl Store {
         new_hash: &str,
         r: &Revocation<'_>,
     ) -> Result<Option<Vec<String>>> {
+        let _changed = self.changing_users();
         let update = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4";
         let ids = on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;

@@ -91,6 +91,7 @@ impl Store {
         c: &UserChanges<'_>,
         r: &Revocation<'_>,
     ) -> Result<Option<Vec<String>>> {
+        let _changed = self.changing_users();
         let update = "UPDATE users SET first_name = COALESCE($1, first_name), \
                       last_name = COALESCE($2, last_name), email = COALESCE($3, email), \
                       email_key = COALESCE($4, email_key), \
@@ -121,6 +122,7 @@ impl Store {
 
     /// Deletes the user after revoking its sessions (so their access tokens die everywhere).
     pub async fn delete_user(&self, id: i64, r: &Revocation<'_>) -> Result<Option<Vec<String>>> {
+        let _changed = self.changing_users();
         let ids = on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(REVOKE_KEYS).bind(r.now).bind(id).execute(&mut *tx).await?;

@@ -54,6 +54,7 @@ impl Store {
         u: &NewUserRow<'_>,
         identity: Option<&NewIdentity<'_>>,
     ) -> Result<UserRow> {
+        let _changed = self.changing_users();
         let sql = concat!(
             "INSERT INTO users (username, username_key, email, email_key, password_hash, first_name, \
              last_name, is_superuser, created_at, updated_at) \
@@ -121,6 +122,7 @@ impl Store {
         new: &str,
         now: i64,
     ) -> Result<bool> {
+        let _changed = self.changing_users();
         let sql = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4";
         let done = on_db!(self.db(), pool => sqlx::query(sql).bind(new).bind(now).bind(id).bind(old)
             .execute(pool).await?.rows_affected());

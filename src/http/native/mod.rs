@@ -70,7 +70,7 @@ async fn verify(State(app): State<AppState>, body: Fields) -> Result<Response, A
 
 async fn me(State(app): State<AppState>, caller: Principal) -> Result<Response, ApiError> {
     // A token whose user no longer exists is as good as revoked.
-    let user = app.user(caller.user_id).await.map_err(|e| match e {
+    let user = app.cached_user(caller.user_id).await.map_err(|e| match e {
         CoreError::NotFound => ApiError::token_invalid(),
         other => other.into(),
     })?;
