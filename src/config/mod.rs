@@ -16,6 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 mod accounts;
 pub use accounts::{Accounts, Audit, Mail, Mfa};
+mod metrics;
+pub use metrics::Metrics;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -36,6 +38,7 @@ pub struct Settings {
     pub cors: Cors,
     pub limits: Limits,
     pub testing: Testing,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -392,6 +395,7 @@ impl Settings {
             return bad("smtp.url", "expected smtp://HOST:PORT or smtps://HOST:PORT");
         }
         accounts::validate(&self.accounts, &self.mail, &self.mfa)?;
+        self.metrics.validate()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad("log.level", "not a valid filter directive");
         }

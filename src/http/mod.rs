@@ -10,6 +10,7 @@ mod envelope;
 mod error;
 mod input;
 mod limits;
+mod metrics;
 mod native;
 mod ops;
 mod passkeys;
@@ -31,6 +32,7 @@ use axum::{
 
 pub use dialect::Dialect;
 pub use error::ApiError;
+pub use metrics::listener_router as metrics_router;
 
 use crate::core::{Core, RequestContext};
 
@@ -157,6 +159,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     let mut mount = Mount::new();
     mount.surface("the operations endpoints".into(), Dialect::Native);
     ops::routes(&mut mount, settings.testing.clock_control);
+    metrics::routes(&mut mount, &settings.metrics);
     for prefix in settings
         .api
         .native
