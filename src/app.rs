@@ -58,6 +58,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let follower = tokio::spawn(follow_other_instances(state.clone()));
     let redis_follower = tokio::spawn(follow_redis(state.clone()));
     let mailer = tokio::spawn(mail.run(state.clone()));
+    let metrics = match (&state.settings.metrics.bind, state.settings.metrics.enabled) {
+        (Some(addr), true) => {
+            let listener = TcpListener::bind(addr.as_str()).await?;
+            tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+            let router = http::metrics_router(state.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            }))
+        }
+        _ => None,
+    };
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -68,6 +81,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     follower.abort();
     redis_follower.abort();
     mailer.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

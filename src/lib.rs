@@ -7,5 +7,6 @@ pub mod core;
 pub mod domain;
 pub mod http;
 pub mod import;
+pub mod metrics;
 pub mod shared;
 pub mod store;

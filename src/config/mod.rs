@@ -22,6 +22,8 @@ mod federation;
 pub use federation::{ClaimMapping, Federation, Provider as FederationProvider};
 mod cache;
 pub use cache::Cache;
+mod metrics;
+pub use metrics::Metrics;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -45,6 +47,7 @@ pub struct Settings {
     pub testing: Testing,
     pub oidc: Oidc,
     pub cache: Cache,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -403,6 +406,7 @@ impl Settings {
             return bad("smtp.url", "expected smtp://HOST:PORT or smtps://HOST:PORT");
         }
         accounts::validate(&self.accounts, &self.mail, &self.mfa)?;
+        self.metrics.validate()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad("log.level", "not a valid filter directive");
         }

@@ -178,6 +178,26 @@ impl Core {
         password: &Secret,
         ctx: &RequestContext,
     ) -> Result<IssuedTokens> {
+        let result = self.authenticate_and_start(login, password, ctx).await;
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(CoreError::InvalidCredentials) => "invalid_credentials",
+            Err(CoreError::MfaRequired { .. }) => "mfa_required",
+            Err(CoreError::EmailNotVerified) => "email_not_verified",
+            Err(CoreError::RateLimited { .. }) => "throttled",
+            Err(CoreError::Overloaded) => "overloaded",
+            Err(_) => "error",
+        };
+        crate::metrics::count("castellan_logins_total", &[("outcome", outcome)]);
+        result
+    }
+
+    async fn authenticate_and_start(
+        &self,
+        login: &str,
+        password: &Secret,
+        ctx: &RequestContext,
+    ) -> Result<IssuedTokens> {
         let user = self.authenticate(login, password, ctx).await?;
         if user.mfa_enabled {
             return Err(self.mfa_challenge(&user, ctx).await);

@@ -146,7 +146,13 @@ impl PasswordHasher {
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, CoreError> {
         let (done, result) = oneshot::channel();
+        let queued = std::time::Instant::now();
         let job: Job = Box::new(move || {
+            crate::metrics::observe(
+                "castellan_password_hash_wait_seconds",
+                &[],
+                queued.elapsed(),
+            );
             let _place = slot; // held until the hash is done
             let _ = done.send(job());
         });

@@ -79,6 +79,18 @@ impl Core {
         rotation: Rotation,
         ctx: &RequestContext,
     ) -> Result<IssuedTokens> {
+        let result = self.renew_unmeasured(presented, rotation, ctx).await;
+        let outcome = if result.is_ok() { "success" } else { "failure" };
+        crate::metrics::count("castellan_refreshes_total", &[("outcome", outcome)]);
+        result
+    }
+
+    async fn renew_unmeasured(
+        &self,
+        presented: &str,
+        rotation: Rotation,
+        ctx: &RequestContext,
+    ) -> Result<IssuedTokens> {
         let hash = secrets::digest(presented);
         let found = self
             .store
@@ -117,6 +129,7 @@ impl Core {
         if self.within_grace(&session, &hash, &successor_hash, now) {
             return self.reissue(&session, successor).await;
         }
+        crate::metrics::count("castellan_refresh_reuse_detections_total", &[]);
         self.revoke_sessions(Revoke::One(&session.id), "refresh_reuse")
             .await?;
         self.audit(

@@ -97,12 +97,30 @@ pub async fn request_context(
     {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, v);
     }
+    let status = response.status();
+    let latency = started.elapsed();
+    crate::metrics::count(
+        "castellan_http_requests_total",
+        &[
+            ("route", &route),
+            ("method", method.as_str()),
+            ("status", status.as_str()),
+        ],
+    );
+    crate::metrics::observe(
+        "castellan_http_request_duration_seconds",
+        &[("route", &route)],
+        latency,
+    );
+    if status == axum::http::StatusCode::TOO_MANY_REQUESTS {
+        crate::metrics::count("castellan_throttled_requests_total", &[("route", &route)]);
+    }
     tracing::info!(
         request_id = %id,
         method = %method,
         route = %route,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        status = status.as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
         "request"
     );
     response

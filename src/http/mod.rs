@@ -11,6 +11,7 @@ mod error;
 mod federation;
 mod input;
 mod limits;
+mod metrics;
 mod native;
 mod oidc;
 mod ops;
@@ -33,6 +34,7 @@ use axum::{
 
 pub use dialect::Dialect;
 pub use error::ApiError;
+pub use metrics::listener_router as metrics_router;
 
 use crate::core::{Core, RequestContext};
 
@@ -159,6 +161,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     let mut mount = Mount::new();
     mount.surface("the operations endpoints".into(), Dialect::Native);
     ops::routes(&mut mount, settings.testing.clock_control);
+    metrics::routes(&mut mount, &settings.metrics);
     for prefix in settings
         .api
         .native

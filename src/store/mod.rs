@@ -172,6 +172,14 @@ impl Store {
         }
     }
 
+    /// Open connections and how many of them are idle.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        match &self.db {
+            Db::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Db::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
     /// A cheap round trip that proves the database answers.
     pub async fn ping(&self) -> Result<()> {
         on_db!(&self.db, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ())?);

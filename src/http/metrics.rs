@@ -1,0 +1,82 @@
+//! `GET /metrics`: the Prometheus scrape, on the main listener or a listener of its own.
+
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+
+use super::{AppState, Mount, error::ApiError};
+use crate::{
+    core::secrets,
+    metrics::{Gauge, render},
+};
+
+/// Mounts `/metrics` on the main listener unless it is off or has a listener of its own.
+pub fn routes(mount: &mut Mount, settings: &crate::config::Metrics) {
+    if settings.enabled && settings.bind.is_none() {
+        mount.route("", "/metrics", get(scrape));
+    }
+}
+
+/// The router for `metrics.bind`: only `/metrics`.
+pub fn listener_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(state)
+}
+
+async fn scrape(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &app.settings.metrics.token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !secrets::same(presented.as_bytes(), token.as_bytes()) {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "A valid metrics token is required",
+            )
+            .into_response();
+        }
+    }
+    let (connections, idle) = app.store.pool_stats();
+    let gauges = [
+        Gauge {
+            name: "castellan_password_hash_queue_depth",
+            help: "Password hashes running or waiting now.",
+            value: app.hasher.in_flight() as f64,
+        },
+        Gauge {
+            name: "castellan_db_pool_connections",
+            help: "Open database connections.",
+            value: f64::from(connections),
+        },
+        Gauge {
+            name: "castellan_db_pool_idle_connections",
+            help: "Idle database connections.",
+            value: idle as f64,
+        },
+        Gauge {
+            name: "castellan_db_pool_max_connections",
+            help: "The database pool's limit (database.max_connections).",
+            value: f64::from(app.settings.database.max_connections),
+        },
+        Gauge {
+            name: "castellan_uptime_seconds",
+            help: "Seconds since the server started.",
+            value: app.uptime_secs() as f64,
+        },
+    ];
+    let mut response = render(&gauges).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
