@@ -154,9 +154,10 @@ mod tests {
 
     #[test]
     fn renders_counters_histograms_and_escaped_labels() {
-        count("castellan_logins_total", &[("outcome", "a\"b")]);
+        // Names of their own: the registry is global and other tests record real series.
+        count("castellan_test_total", &[("outcome", "a\"b")]);
         observe(
-            "castellan_password_hash_wait_seconds",
+            "castellan_test_wait_seconds",
             &[],
             Duration::from_millis(20),
         );
@@ -165,10 +166,10 @@ mod tests {
             help: "test",
             value: 3.0,
         }]);
-        assert!(text.contains("castellan_logins_total{outcome=\"a\\\"b\"} 1"));
-        assert!(text.contains("castellan_password_hash_wait_seconds_bucket{le=\"0.01\"} 0"));
-        assert!(text.contains("castellan_password_hash_wait_seconds_bucket{le=\"0.025\"} 1"));
-        assert!(text.contains("castellan_password_hash_wait_seconds_count 1"));
+        assert!(text.contains("castellan_test_total{outcome=\"a\\\"b\"} 1"));
+        assert!(text.contains("castellan_test_wait_seconds_bucket{le=\"0.01\"} 0"));
+        assert!(text.contains("castellan_test_wait_seconds_bucket{le=\"0.025\"} 1"));
+        assert!(text.contains("castellan_test_wait_seconds_count 1"));
         assert!(text.contains("# TYPE castellan_test_gauge gauge\ncastellan_test_gauge 3"));
     }
 }
