@@ -1,9 +1,10 @@
-//! The command line: `serve`, `migrate`, `user add|list`, `role …`, `apikey …`, `keys rotate`,
+//! The command line: `serve`, `config`, `check`, `migrate`, `user add|list`, `role …`, `apikey …`, `keys rotate`,
 //! `import users`, `passwords calibrate`.
 
 mod api_keys;
 mod clients;
 mod roles;
+mod settings_view;
 
 use std::{io::IsTerminal, path::PathBuf};
 
@@ -35,6 +36,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (creates the database and signing keys on first start).
     Serve,
+    /// Print the effective configuration (defaults, file, environment) with secrets masked.
+    Config,
+    /// Validate the configuration without starting; the exit status tells.
+    Check,
     /// Apply database migrations and exit.
     Migrate,
     /// Manage users.
@@ -132,6 +137,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     app::init_logging(&settings);
     match cli.command {
         Command::Serve => app::serve(settings).await,
+        Command::Config => {
+            print!("{}", settings_view::masked_toml(&settings)?);
+            Ok(())
+        }
+        // Loading validated the settings already.
+        Command::Check => {
+            println!("configuration is valid");
+            Ok(())
+        }
         Command::Migrate => {
             let store = app::open_store(&settings).await?;
             println!("migrations applied ({})", store.backend());
