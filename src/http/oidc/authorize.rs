@@ -404,24 +404,38 @@ pub async fn federation_failed(app: &AppState, failure: &crate::core::UpstreamFa
     error_page(app, StatusCode::BAD_REQUEST, &failure.message()).await
 }
 
+/// The authorization request a login-step form carries, once its CSRF token checks out.
+async fn login_form(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &FormOrJson,
+) -> Result<AuthRequest, Response> {
+    let r = validate(app, &form_field(body, "q")).await?;
+    if !csrf_ok(app, headers, CSRF_COOKIE, "login", body) {
+        return Err(form_expired(app).await);
+    }
+    Ok(r)
+}
+
+async fn form_expired(app: &AppState) -> Response {
+    error_page(
+        app,
+        StatusCode::FORBIDDEN,
+        "The form expired. Go back and try again.",
+    )
+    .await
+}
+
 pub async fn login(
     State(app): State<AppState>,
     Client(ctx): Client,
     headers: HeaderMap,
     body: FormOrJson,
 ) -> Response {
-    let r = match validate(&app, &form_field(&body, "q")).await {
+    let r = match login_form(&app, &headers, &body).await {
         Ok(r) => r,
         Err(response) => return response,
     };
-    if !csrf_ok(&app, &headers, CSRF_COOKIE, "login", &body) {
-        return error_page(
-            &app,
-            StatusCode::FORBIDDEN,
-            "The form expired. Go back and try again.",
-        )
-        .await;
-    }
     let password = Secret::new(form_field(&body, "password"));
     match app
         .authenticate(&form_field(&body, "username"), &password, &ctx)
@@ -501,18 +515,10 @@ pub async fn second_factor(
     headers: HeaderMap,
     body: FormOrJson,
 ) -> Response {
-    let r = match validate(&app, &form_field(&body, "q")).await {
+    let r = match login_form(&app, &headers, &body).await {
         Ok(r) => r,
         Err(response) => return response,
     };
-    if !csrf_ok(&app, &headers, CSRF_COOKIE, "login", &body) {
-        return error_page(
-            &app,
-            StatusCode::FORBIDDEN,
-            "The form expired. Go back and try again.",
-        )
-        .await;
-    }
     let mfa_token = form_field(&body, "mfa_token");
     let code = SecondFactor::Code(form_field(&body, "code").trim().to_owned());
     match app.complete_mfa(&mfa_token, code, &ctx).await {
@@ -564,12 +570,7 @@ pub async fn consent(
         return login_page(&app, &headers, &r, StatusCode::OK, None).await;
     };
     if !csrf_ok(&app, &headers, SSO_COOKIE, "consent", &body) {
-        return error_page(
-            &app,
-            StatusCode::FORBIDDEN,
-            "The form expired. Go back and try again.",
-        )
-        .await;
+        return form_expired(&app).await;
     }
     if form_field(&body, "decision") != "allow" {
         return redirect_error(&r, "access_denied", "The user denied access");
