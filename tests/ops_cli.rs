@@ -80,6 +80,8 @@ async fn check_names_the_bad_setting_and_fails() {
         ("CASTELLAN_SERVER__BIND", "not-an-address", "server.bind"),
         ("CASTELLAN_METRICS__TOKEN", "short", "metrics.token"),
         ("CASTELLAN_TOKENS__NOPE", "1", "nope"),
+        // Above what the verifier accepts: every hash it wrote would be refused at login.
+        ("CASTELLAN_PASSWORDS__ITERATIONS", "65", "passwords"),
     ] {
         let out = castellan_cli(&db.url, &["check"], "", &[(key, value)]).await;
         let err = String::from_utf8_lossy(&out.stderr);

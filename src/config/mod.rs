@@ -172,6 +172,14 @@ pub struct Passwords {
     pub queue: usize,
 }
 
+impl Passwords {
+    /// The largest argon2 costs Castellan computes, for its own setting and for stored
+    /// hashes alike: a setting above them would write hashes its own verifier refuses.
+    pub const MAX_MEMORY_KIB: u32 = 1 << 20;
+    pub const MAX_ITERATIONS: u32 = 64;
+    pub const MAX_PARALLELISM: u32 = 64;
+}
+
 impl Default for Passwords {
     fn default() -> Self {
         Self {
@@ -373,11 +381,16 @@ impl Settings {
         {
             return bad("tokens.legacy_hs256_secret", "must not be empty");
         }
-        if self.passwords.memory_kib < 8 * self.passwords.parallelism.max(1)
-            || self.passwords.iterations == 0
-            || self.passwords.parallelism == 0
+        let p = &self.passwords;
+        if p.memory_kib < 8 * p.parallelism.max(1)
+            || p.memory_kib > Passwords::MAX_MEMORY_KIB
+            || !(1..=Passwords::MAX_ITERATIONS).contains(&p.iterations)
+            || !(1..=Passwords::MAX_PARALLELISM).contains(&p.parallelism)
         {
-            return bad("passwords", "argon2 parameters out of range");
+            return bad(
+                "passwords",
+                "argon2 parameters out of range (memory_kib at most 1048576 and at least 8 per lane, iterations 1-64, parallelism 1-64)",
+            );
         }
         for prefix in &self.api.native.prefixes {
             check_prefix("api.native.prefixes", prefix)?;

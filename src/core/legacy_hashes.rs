@@ -13,9 +13,8 @@ use std::{borrow::Cow, num::NonZeroU32};
 use aws_lc_rs::{digest, pbkdf2};
 use base64::{Engine, engine::general_purpose::STANDARD};
 
-const MAX_ARGON2_MEMORY_KIB: u32 = 1 << 20;
-const MAX_ARGON2_ITERATIONS: u32 = 64;
-const MAX_ARGON2_LANES: u32 = 64;
+use crate::config::Passwords as Argon2Bounds;
+
 const MAX_PBKDF2_ITERATIONS: u32 = 20_000_000;
 const MIN_BCRYPT_COST: u32 = 4;
 const MAX_BCRYPT_COST: u32 = 16;
@@ -117,9 +116,9 @@ fn argon2_phc(phc: &str, foreign: bool) -> Result<StoredHash<'_>, &'static str> 
         return Err(malformed);
     }
     let params = argon2::Params::try_from(&parsed).map_err(|_| "invalid argon2 parameters")?;
-    if params.m_cost() > MAX_ARGON2_MEMORY_KIB
-        || params.t_cost() > MAX_ARGON2_ITERATIONS
-        || params.p_cost() > MAX_ARGON2_LANES
+    if params.m_cost() > Argon2Bounds::MAX_MEMORY_KIB
+        || params.t_cost() > Argon2Bounds::MAX_ITERATIONS
+        || params.p_cost() > Argon2Bounds::MAX_PARALLELISM
     {
         return Err("argon2 cost parameters exceed the supported bounds");
     }
