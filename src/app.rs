@@ -110,13 +110,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         }
     }
-    // Mail: the worker finishes the batch it is sending and delivers what is due now; the
-    // outbox is in the database, so anything left is sent after the next start.
-    if tokio::time::timeout(grace.0, mailer).await.is_err() {
-        tracing::warn!("mail delivery still running at shutdown; the rest stays in the outbox");
-    }
-    if let Some(metrics) = metrics {
-        let _ = metrics.await;
+    // Then the flush, bounded by one more `server.shutdown_timeout`: the mail worker finishes
+    // the batch it is sending and delivers what is due now (the outbox is in the database, so
+    // anything left is sent after the next start), and the metrics listener lets a running
+    // scrape finish.
+    let flush = async {
+        let _ = mailer.await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
+    };
+    if tokio::time::timeout(grace.0, flush).await.is_err() {
+        tracing::warn!("shutdown flush timed out; undelivered mail stays in the outbox");
     }
     upkeep.abort();
     follower.abort();

@@ -353,6 +353,7 @@ async fn full_run(format: &str, algorithm: &str) {
         request_ids,
     } = run;
     assert!(app.terminate().await, "{}", app.logs());
+    app.wait_for_log("stopped").await;
     let logs = plain(&app.logs());
     assert!(logs.lines().count() > request_ids.len(), "{logs}");
     for (what, value) in &secrets {
