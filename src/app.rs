@@ -1,13 +1,19 @@
 //! Builds the state and router, binds, serves, and shuts down gracefully.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
-use tokio::net::TcpListener;
+use axum::serve::{Listener, ListenerExt};
+use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
     config::{LogFormat, Settings},
     core::{Core, MailWorker},
     http::{self, AppState},
+    shutdown::{self, CountingListener},
     store::{Event, PoolSettings, Store, parse_revocation},
 };
 
@@ -48,45 +54,86 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mail = MailWorker::new(&core.settings)?;
     let state = AppState::new(core);
     let router = http::router(state.clone())?;
-    let listener = TcpListener::bind(bind).await?;
+    let listener = CountingListener::new(TcpListener::bind(bind).await?);
+    let open_connections = listener.open_connections();
     let local = listener.local_addr()?;
     tracing::info!(
         backend = state.store.backend(),
         "listening on http://{local}"
     );
+    // `true` once the process is shutting down; the background tasks watch it.
+    let (stopping, stop) = watch::channel(false);
     let upkeep = tokio::spawn(upkeep(state.clone()));
     let follower = tokio::spawn(follow_other_instances(state.clone()));
     let redis_follower = tokio::spawn(follow_redis(state.clone()));
-    let mailer = tokio::spawn(mail.run(state.clone()));
+    let mailer = tokio::spawn(mail.run(state.clone(), stop.clone()));
     let metrics = match (&state.settings.metrics.bind, state.settings.metrics.enabled) {
         (Some(addr), true) => {
             let listener = TcpListener::bind(addr.as_str()).await?;
             tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
             let router = http::metrics_router(state.clone());
+            let stopped = wait_until_stopping(stop.clone());
             Some(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, router).await {
+                let served = axum::serve(listener, router).with_graceful_shutdown(stopped);
+                if let Err(e) = served.await {
                     tracing::error!(error = %e, "metrics listener failed");
                 }
             }))
         }
         _ => None,
     };
-    axum::serve(
-        listener,
+    let grace = state.settings.server.shutdown_timeout;
+    let on_signal = async move {
+        shutdown::signal().await;
+        tracing::info!(
+            timeout = %grace,
+            "shutting down: no new connections; finishing in-flight requests"
+        );
+        let _ = stopping.send(true);
+    };
+    // The no-op tap is what gives any listener axum's `ConnectInfo<SocketAddr>`.
+    let server = axum::serve(
+        listener.tap_io(|_| {}),
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .with_graceful_shutdown(on_signal)
+    .into_future();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        served = &mut server => served?,
+        () = wait_until_stopping(stop.clone()) => {
+            // Requests already running get `server.shutdown_timeout`; then their connections
+            // are dropped, so that one stuck client cannot hold the process forever.
+            if tokio::time::timeout(grace.0, &mut server).await.is_err() {
+                let open = open_connections.load(Ordering::Relaxed);
+                tracing::warn!("shutdown timeout reached: cutting {open} open connection(s)");
+            }
+        }
+    }
+    // Then the flush, bounded by one more `server.shutdown_timeout`: the mail worker finishes
+    // the batch it is sending and delivers what is due now (the outbox is in the database, so
+    // anything left is sent after the next start), and the metrics listener lets a running
+    // scrape finish.
+    let flush = async {
+        let _ = mailer.await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
+    };
+    if tokio::time::timeout(grace.0, flush).await.is_err() {
+        tracing::warn!("shutdown flush timed out; undelivered mail stays in the outbox");
+    }
     upkeep.abort();
     follower.abort();
     redis_follower.abort();
-    mailer.abort();
-    if let Some(metrics) = metrics {
-        metrics.abort();
-    }
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn wait_until_stopping(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
 /// Every second: other instances' revocations. Every 5 s: signing keys. Every minute: pruning.
@@ -151,23 +198,4 @@ async fn follow_redis(state: AppState) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         state.apply(Event::Resync).await;
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

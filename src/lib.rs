@@ -9,4 +9,5 @@ pub mod http;
 pub mod import;
 pub mod metrics;
 pub mod shared;
+pub mod shutdown;
 pub mod store;

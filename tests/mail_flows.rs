@@ -353,7 +353,8 @@ async fn an_smtp_outage_and_a_crash_lose_no_acknowledged_mail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_smtp_mail_goes_to_the_log_and_tokens_nowhere_else() {
-    let app = TestServer::start().await;
+    // The development opt-in: links (with their tokens) in the logged mail.
+    let app = TestServer::start_with(&[("CASTELLAN_MAIL__LOG_LINKS", "true")]).await;
     app.register("hana").await;
     let mut token = None;
     for _ in 0..100 {

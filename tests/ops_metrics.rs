@@ -134,3 +134,64 @@ async fn a_separate_listener_moves_the_endpoint() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn every_published_key_has_its_age_and_rotation_resets_the_signing_key_age() {
+    let app = TestServer::start().await;
+    let kid_alg = |app_jwks: &serde_json::Value| -> Vec<(String, String)> {
+        app_jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| {
+                let field = |f: &str| k[f].as_str().expect("kid and alg").to_owned();
+                (field("kid"), field("alg"))
+            })
+            .collect()
+    };
+    let first = kid_alg(&app.get("/.well-known/jwks.json", None).await.body);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let (kid, alg) = first[0].clone();
+    let age_of = |text: &str, kid: &str, alg: &str| {
+        let series = format!("castellan_jwks_key_age_seconds{{kid=\"{kid}\",alg=\"{alg}\"}}");
+        value(text, &series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+
+    // Ages follow the server's clock, so moving it an hour makes the key an hour older.
+    let (_, text) = scrape(&app.url("/metrics"), None).await;
+    let young = age_of(&text, &kid, &alg);
+    assert!((0.0..3600.0).contains(&young), "{young}");
+    assert!(text.contains("# TYPE castellan_jwks_key_age_seconds gauge"));
+    app.advance_clock(7200).await;
+    let (_, text) = scrape(&app.url("/metrics"), None).await;
+    let old = age_of(&text, &kid, &alg);
+    assert!(
+        old >= young + 7200.0 && old < young + 7200.0 + 600.0,
+        "{young} -> {old}"
+    );
+    assert_eq!(value(&text, "castellan_signing_key_age_seconds"), Some(old));
+
+    // A rotation publishes a new key beside the old one; the signing key is young again.
+    let (_, admin) = app.superuser("metric_root").await;
+    let rotated = app
+        .call(
+            reqwest::Method::POST,
+            "/admin/keys/rotate",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let keys = kid_alg(&app.get("/.well-known/jwks.json", None).await.body);
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let (_, text) = scrape(&app.url("/metrics"), None).await;
+    for (k, a) in &keys {
+        let age = age_of(&text, k, a);
+        if *k == kid {
+            assert!(age >= old, "{age}");
+        } else {
+            assert!(age < 600.0, "new key {k}: {age}");
+            assert_eq!(value(&text, "castellan_signing_key_age_seconds"), Some(age));
+        }
+    }
+}

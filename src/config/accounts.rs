@@ -39,6 +39,10 @@ pub struct Mail {
     /// A directory whose `verify_email.{subject,txt,html}` / `reset_password.{…}` files
     /// replace the built-in templates (each file separately).
     pub templates_dir: Option<PathBuf>,
+    /// Without `smtp.url`: whether the logged mail keeps its link tokens. Off, the tokens are
+    /// masked, so that logs never carry a usable credential; a developer without a mail server
+    /// turns it on to follow the links.
+    pub log_links: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

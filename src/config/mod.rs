@@ -62,6 +62,8 @@ pub struct Server {
     pub trusted_proxies: Vec<String>,
     /// `Strict-Transport-Security` max-age; 0 sends no HSTS header.
     pub hsts_max_age: Duration,
+    /// On SIGTERM/SIGINT, how long in-flight requests may run before their connections are cut.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Server {
@@ -72,6 +74,7 @@ impl Default for Server {
             request_timeout: Duration::secs(30),
             trusted_proxies: Vec::new(),
             hsts_max_age: Duration::secs(0),
+            shutdown_timeout: Duration::secs(20),
         }
     }
 }
@@ -356,6 +359,9 @@ impl Settings {
             .is_some_and(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
         {
             return bad("redis.url", "expected redis://HOST:PORT");
+        }
+        if self.server.shutdown_timeout.0.is_zero() {
+            return bad("server.shutdown_timeout", "must be longer than zero");
         }
         if self.database.max_connections == 0 {
             return bad("database.max_connections", "must be at least 1");

@@ -86,6 +86,17 @@ struct KeySet {
     by_algorithm: HashMap<&'static str, Arc<SigningKey>>,
     verifiers: HashMap<String, Arc<Verifier>>,
     jwks: Arc<String>,
+    /// What the JWKS publishes, for the key-age metrics.
+    published: Arc<[PublishedKey]>,
+}
+
+/// A key in the JWKS: who it is and when it was made.
+#[derive(Debug, Clone)]
+pub struct PublishedKey {
+    pub kid: String,
+    pub algorithm: &'static str,
+    /// Unix second the key was generated.
+    pub created_at: i64,
 }
 
 pub struct KeyRing {
@@ -135,6 +146,7 @@ impl KeyRing {
                 by_algorithm: HashMap::new(),
                 verifiers: HashMap::new(),
                 jwks: Arc::default(),
+                published: Arc::new([]),
             })),
             last_reload: Mutex::new(i64::MIN),
         };
@@ -157,6 +169,7 @@ impl KeyRing {
         let rows = store.signing_keys(now - self.retention).await?;
         let mut verifiers = HashMap::new();
         let mut published = Vec::new();
+        let mut ages = Vec::new();
         let mut signer = None;
         let mut newest = HashMap::new();
         for row in &rows {
@@ -173,6 +186,11 @@ impl KeyRing {
                 }),
             );
             published.push(public);
+            ages.push(PublishedKey {
+                kid: row.kid.clone(),
+                algorithm: alg_name(alg),
+                created_at: row.created_at,
+            });
             if row.retired_at.is_none() {
                 newest.insert(alg_name(alg), row);
             }
@@ -212,6 +230,7 @@ impl KeyRing {
             by_algorithm,
             verifiers,
             jwks,
+            published: ages.into(),
         };
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = now;
@@ -280,6 +299,11 @@ impl KeyRing {
 
     pub fn jwks(&self) -> Arc<String> {
         self.current().jwks.clone()
+    }
+
+    /// The keys in the JWKS, oldest first.
+    pub fn published(&self) -> Arc<[PublishedKey]> {
+        self.current().published.clone()
     }
 
     /// Adds a fresh key for the configured algorithm (and for every other algorithm in use,

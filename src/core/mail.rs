@@ -5,6 +5,8 @@
 
 use std::{ops::Deref, time::Duration};
 
+use tokio::sync::watch;
+
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, MultiPart},
@@ -24,7 +26,11 @@ const GIVE_UP_SECS: i64 = 86400;
 const BATCH: usize = 50;
 
 enum Transport {
-    Log,
+    /// Development without a mail server: the mail goes to the log, its link tokens masked
+    /// unless `mail.log_links` is on.
+    Log {
+        links: bool,
+    },
     Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
 }
 
@@ -44,7 +50,9 @@ impl MailWorker {
             .parse()
             .map_err(|e| anyhow::anyhow!("invalid setting `smtp.from`: {e}"))?;
         let transport = match &settings.smtp.url {
-            None => Transport::Log,
+            None => Transport::Log {
+                links: settings.mail.log_links,
+            },
             Some(url) => Transport::Smtp(Box::new(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|e| anyhow::anyhow!("invalid setting `smtp.url`: {e}"))?
@@ -59,13 +67,20 @@ impl MailWorker {
         })
     }
 
-    /// Delivers due mail every second, forever.
-    pub async fn run<C: Deref<Target = Core>>(self, core: C) {
+    /// Delivers due mail every second until `stop` turns true. A batch being sent is never
+    /// interrupted; on the way out, what is due is delivered once more, so that mail
+    /// requested just before a shutdown is not left waiting for the next start.
+    pub async fn run<C: Deref<Target = Core>>(self, core: C, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
-            tick.tick().await;
-            self.deliver_due(&core).await;
+            tokio::select! {
+                biased;
+                // The guard `wait_for` returns must not live across an await.
+                () = async { drop(stop.wait_for(|stopping| *stopping).await) } => break,
+                _ = tick.tick() => self.deliver_due(&core).await,
+            }
         }
+        self.deliver_due(&core).await;
     }
 
     async fn deliver_due(&self, core: &Core) {
@@ -123,10 +138,13 @@ impl MailWorker {
 
     async fn send(&self, mail: &RenderedMail) -> anyhow::Result<()> {
         match &self.transport {
-            Transport::Log => {
-                // The documented development behaviour: without SMTP the whole mail, link
-                // included, goes to the log so that someone can follow it.
-                tracing::info!(to = %mail.to, subject = %mail.subject, body = ?mail.text, "mail (no smtp.url configured)");
+            Transport::Log { links } => {
+                let body = if *links {
+                    mail.text.clone()
+                } else {
+                    mask_link_tokens(&mail.text)
+                };
+                tracing::info!(to = %mail.to, subject = %mail.subject, body = ?body, "mail (no smtp.url configured)");
                 Ok(())
             }
             Transport::Smtp(smtp) => {
@@ -145,6 +163,32 @@ impl MailWorker {
     }
 }
 
+/// `text` with the value of every `token=` query parameter replaced, so that a logged mail
+/// shows where its link goes without carrying a usable token.
+fn mask_link_tokens(text: &str) -> String {
+    const KEY: &str = "token=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY) {
+        let (head, tail) = rest.split_at(at + KEY.len());
+        out.push_str(head);
+        out.push_str("[masked; set mail.log_links = true to log it]");
+        let end = tail
+            .find(|c: char| {
+                !(c.is_ascii_alphanumeric()
+                    || c == '-'
+                    || c == '_'
+                    || c == '.'
+                    || c == '~'
+                    || c == '%')
+            })
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Seconds before attempt `n + 1`: 5 s doubling up to 10 minutes.
 fn backoff(attempts: i64) -> i64 {
     let exp = attempts.clamp(1, 8) - 1;
@@ -153,6 +197,18 @@ fn backoff(attempts: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn logged_mail_keeps_the_link_but_not_its_token() {
+        let text = "Open http://x/reset-password?token=abc-DEF_123 now.\nOr ?token=q9";
+        let masked = super::mask_link_tokens(text);
+        assert!(
+            !masked.contains("abc-DEF_123") && !masked.contains("q9"),
+            "{masked}"
+        );
+        assert!(masked.starts_with("Open http://x/reset-password?token=[masked"));
+        assert!(masked.contains("] now.\nOr ?token=[masked"), "{masked}");
+    }
+
     #[test]
     fn backoff_grows_and_caps() {
         assert_eq!(super::backoff(1), 5);

@@ -61,6 +61,9 @@ pub async fn request_context(
         .copied()
         .unwrap_or(Dialect::Native);
     let limit = state.app.settings.server.request_timeout.0;
+    // At debug level only: with the completion line below it shows what was still running
+    // when a process stopped or hung.
+    tracing::debug!(request_id = %id, method = %method, route = %route, "request started");
     let run = REQUEST_ID.scope(id.clone(), {
         let method = method.clone();
         async move {

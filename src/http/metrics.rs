@@ -46,37 +46,67 @@ async fn scrape(State(app): State<AppState>, headers: HeaderMap) -> Response {
         }
     }
     let (connections, idle) = app.store.pool_stats();
-    let gauges = [
-        Gauge {
-            name: "castellan_password_hash_queue_depth",
-            help: "Password hashes running or waiting now.",
-            value: app.hasher.in_flight() as f64,
-        },
-        Gauge {
-            name: "castellan_db_pool_connections",
-            help: "Open database connections.",
-            value: f64::from(connections),
-        },
-        Gauge {
-            name: "castellan_db_pool_idle_connections",
-            help: "Idle database connections.",
-            value: idle as f64,
-        },
-        Gauge {
-            name: "castellan_db_pool_max_connections",
-            help: "The database pool's limit (database.max_connections).",
-            value: f64::from(app.settings.database.max_connections),
-        },
-        Gauge {
-            name: "castellan_uptime_seconds",
-            help: "Seconds since the server started.",
-            value: app.uptime_secs() as f64,
-        },
+    let mut gauges = vec![
+        Gauge::new(
+            "castellan_password_hash_queue_depth",
+            "Password hashes running or waiting now.",
+            app.hasher.in_flight() as f64,
+        ),
+        Gauge::new(
+            "castellan_db_pool_connections",
+            "Open database connections.",
+            f64::from(connections),
+        ),
+        Gauge::new(
+            "castellan_db_pool_idle_connections",
+            "Idle database connections.",
+            idle as f64,
+        ),
+        Gauge::new(
+            "castellan_db_pool_max_connections",
+            "The database pool's limit (database.max_connections).",
+            f64::from(app.settings.database.max_connections),
+        ),
+        Gauge::new(
+            "castellan_uptime_seconds",
+            "Seconds since the server started.",
+            app.uptime_secs() as f64,
+        ),
     ];
+    gauges.extend(key_ages(&app));
     let mut response = render(&gauges).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+/// The age of every key in the JWKS, and of the key that signs access tokens now: a key
+/// that keeps growing older tells that rotation is not happening.
+fn key_ages(app: &AppState) -> Vec<Gauge> {
+    let now = app.clock.now();
+    let published = app.keys.published();
+    let signer = app.keys.signer();
+    let age = |created_at: i64| (now - created_at).max(0) as f64;
+    let mut gauges: Vec<Gauge> = published
+        .iter()
+        .map(|k| {
+            Gauge::labelled(
+                "castellan_jwks_key_age_seconds",
+                "Seconds since each key in the JWKS was generated.",
+                &[("kid", &k.kid), ("alg", k.algorithm)],
+                age(k.created_at),
+            )
+        })
+        .collect();
+    // HS256 signs with `tokens.secret`, which is not a generated key and has no age.
+    if let Some(current) = published.iter().find(|k| k.kid == signer.kid) {
+        gauges.push(Gauge::new(
+            "castellan_signing_key_age_seconds",
+            "Seconds since the key that signs access tokens now was generated.",
+            age(current.created_at),
+        ));
+    }
+    gauges
 }

@@ -263,6 +263,25 @@ impl TestServer {
         matches!(tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await, Ok(Ok(s)) if s.success())
     }
 
+    /// Waits (at most a minute) for the process to exit on its own; its exit status.
+    pub async fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Waits until a log line contains `text` (at most a minute); panics otherwise.
+    pub async fn wait_for_log(&self, text: &str) {
+        for _ in 0..600 {
+            if self.logs().contains(text) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no log line with {text:?} in:\n{}", self.logs());
+    }
+
     /// Sends a request; `body` as JSON when given. Returns status, parsed body and headers.
     pub async fn call(
         &self,
