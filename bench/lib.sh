@@ -2,10 +2,12 @@
 # read its memory. Sourced, not run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="$ROOT/target/release/castellan"
+# BENCH_BIN measures another build (for example an older commit's binary) instead of
+# building this checkout.
+BIN="${BENCH_BIN:-$ROOT/target/release/castellan}"
 
 build_release() {
-  (cd "$ROOT" && cargo build --release --quiet)
+  [ -n "${BENCH_BIN:-}" ] || (cd "$ROOT" && cargo build --release --quiet)
 }
 
 ensure_wrk() {

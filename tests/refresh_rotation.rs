@@ -152,3 +152,55 @@ async fn rotation_keeps_identity_and_roles() {
     }
     assert_ne!(before["jti"], after["jti"]);
 }
+
+/// Concurrent rotations of different sessions are committed together; each caller must get
+/// its own session's successor, and a reuse in the same burst must still be caught.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_rotations_answers_each_session_with_its_own_successor() {
+    const SESSIONS: usize = 24;
+    let app = TestServer::start().await;
+    app.register("xena").await;
+    let mut sessions = Vec::new();
+    for _ in 0..SESSIONS {
+        let (access, refresh_token) = app.login("xena").await;
+        sessions.push((common::jwt_claims(&access)["sid"].clone(), refresh_token));
+    }
+    // A session whose first token is rotated, then presented again after the grace window.
+    let (reused_access, reused) = app.login("xena").await;
+    let reused_sid = common::jwt_claims(&reused_access)["sid"].clone();
+    let live = refresh(&app, &reused).await;
+    assert_eq!(live.status, StatusCode::OK);
+    app.advance_clock(11).await;
+
+    let rotations = futures::future::join_all(sessions.iter().map(|(_, t)| refresh(&app, t)));
+    let reuses = futures::future::join_all((0..4).map(|_| refresh(&app, &reused)));
+    let (rotated, reuse_replies) = futures::future::join(rotations, reuses).await;
+
+    for reply in &reuse_replies {
+        reply.assert_error(401, "TOKEN_INVALID");
+    }
+    // Reuse ended the whole family, the successor handed out before included.
+    refresh(&app, &live.str("refresh_token"))
+        .await
+        .assert_error(401, "TOKEN_INVALID");
+    let mut successors = HashSet::new();
+    for ((sid, presented), reply) in sessions.iter().zip(&rotated) {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        let successor = reply.str("refresh_token");
+        assert_ne!(&successor, presented);
+        assert!(successors.insert(successor.clone()), "one successor twice");
+        let claims = common::jwt_claims(&reply.str("access_token"));
+        assert_eq!(&claims["sid"], sid, "an answer for another session");
+        assert_ne!(&claims["sid"], &reused_sid);
+        // The acknowledged successor was stored: it rotates again, in the same session.
+        let next = refresh(&app, &successor).await;
+        assert_eq!(next.status, StatusCode::OK, "{}", next.text);
+        assert_eq!(&common::jwt_claims(&next.str("access_token"))["sid"], sid);
+        assert_eq!(
+            app.get("/auth/me", Some(&next.str("access_token")))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! bounded queue. Dedicated threads (rather than tokio's blocking pool, which grows to
 //! hundreds of threads under a flood) keep memory at `workers` × the argon2 memory cost.
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
@@ -35,7 +35,9 @@ pub struct PasswordHasher {
     /// Places for running plus waiting hashes; when none is left the caller gets 503.
     admitted: Arc<Semaphore>,
     /// Verified when the user does not exist, so that costs the same as a wrong password.
-    dummy_hash: String,
+    /// Made on a hashing thread right after start rather than before the server is ready:
+    /// one full hash is most of a start-up's time otherwise.
+    dummy_hash: Arc<OnceLock<String>>,
     capacity: usize,
     /// Moving average of a verification, in microseconds.
     typical_micros: Arc<std::sync::atomic::AtomicU64>,
@@ -43,8 +45,7 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(cfg: &config::Passwords) -> anyhow::Result<Self> {
-        let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
-            .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        let params = params_of(cfg)?;
         let workers = if cfg.workers == 0 {
             std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -52,7 +53,7 @@ impl PasswordHasher {
         } else {
             cfg.workers
         };
-        let dummy_hash = hash_with(&params, &super::secrets::random_token(16))?;
+        let dummy_hash = Arc::new(OnceLock::new());
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for n in 0..workers {
@@ -72,6 +73,12 @@ impl PasswordHasher {
                     }
                 })?;
         }
+        let (dummy, dummy_params) = (dummy_hash.clone(), params.clone());
+        sender
+            .send(Box::new(move || {
+                dummy_of(&dummy, &dummy_params);
+            }))
+            .map_err(|_| anyhow::anyhow!("hashing threads stopped"))?;
         Ok(Self {
             params,
             jobs: Mutex::new(sender),
@@ -82,16 +89,51 @@ impl PasswordHasher {
         })
     }
 
-    /// Average wall time of one hash with `cfg`'s parameters on this machine.
+    /// Average wall time of one hash with `cfg`'s parameters on this machine, one at a time.
     pub fn calibrate(cfg: &config::Passwords, rounds: u32) -> anyhow::Result<std::time::Duration> {
-        let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
-            .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        let params = params_of(cfg)?;
         hash_with(&params, "warm-up")?;
         let started = std::time::Instant::now();
         for i in 0..rounds {
             hash_with(&params, &format!("calibration-{i}"))?;
         }
         Ok(started.elapsed() / rounds)
+    }
+
+    /// Hashes per second when `threads` threads hash at once, as the server's hashing
+    /// threads do under a login load. Lower than `threads` ÷ the single-hash time wherever
+    /// parallel hashes share memory bandwidth, caches or a physical core.
+    pub fn parallel_rate(
+        cfg: &config::Passwords,
+        rounds: u32,
+        threads: usize,
+    ) -> anyhow::Result<f64> {
+        let params = params_of(cfg)?;
+        let start = std::sync::Barrier::new(threads + 1);
+        let elapsed = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (params, start) = (&params, &start);
+                    scope.spawn(move || -> anyhow::Result<()> {
+                        hash_with(params, "warm-up")?;
+                        start.wait();
+                        for i in 0..rounds {
+                            hash_with(params, &format!("calibration-{t}-{i}"))?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            start.wait();
+            let started = std::time::Instant::now();
+            for worker in workers {
+                worker
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("calibration thread failed"))??;
+            }
+            anyhow::Ok(started.elapsed())
+        })?;
+        Ok(f64::from(rounds) * threads as f64 / elapsed.as_secs_f64())
     }
 
     /// Takes a place in the queue, or says the server is overloaded.
@@ -121,7 +163,7 @@ impl PasswordHasher {
         stored: Option<&str>,
     ) -> Result<Verdict, CoreError> {
         let exists = stored.is_some();
-        let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
+        let stored = stored.map(str::to_owned);
         let dummy = self.dummy_hash.clone();
         let password = password.clone();
         let current = self.params.clone();
@@ -129,7 +171,9 @@ impl PasswordHasher {
         let verdict = self
             .run(slot, move || {
                 let started = std::time::Instant::now();
-                let verdict = verify_with(&current, password.expose(), &stored, &dummy);
+                let dummy = dummy_of(&dummy, &current);
+                let stored = stored.as_deref().unwrap_or(dummy);
+                let verdict = verify_with(&current, password.expose(), stored, dummy);
                 record(&typical, started.elapsed());
                 verdict
             })
@@ -196,6 +240,24 @@ fn record(average: &std::sync::atomic::AtomicU64, took: std::time::Duration) {
             })
         },
     );
+}
+
+fn params_of(cfg: &config::Passwords) -> anyhow::Result<Params> {
+    Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
+        .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))
+}
+
+/// The dummy hash, made on first need (normally by the job queued at start, which the
+/// hashing threads run before any login's).
+fn dummy_of<'a>(dummy: &'a OnceLock<String>, params: &Params) -> &'a str {
+    dummy.get_or_init(|| {
+        // Hashing with parameters `Params::new` accepted does not fail; if it ever did, an
+        // unparsable dummy would make unknown users fast, so say so loudly.
+        hash_with(params, &super::secrets::random_token(16)).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "dummy password hash not made");
+            String::new()
+        })
+    })
 }
 
 fn argon2(params: &Params) -> Argon2<'static> {

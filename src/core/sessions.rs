@@ -92,32 +92,38 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<IssuedTokens> {
         let hash = secrets::digest(presented);
-        let found = self
-            .store
-            .find_by_refresh_hash(&hash)
-            .await?
-            .ok_or(CoreError::TokenInvalid)?;
+        let successor = secrets::hmac_b64(&self.refresh_key, presented.as_bytes());
+        let successor_hash = secrets::digest(&successor);
         let now = self.clock.now();
+        // The common case, a live current token being rotated, is settled by the store in
+        // as few round trips as the backend allows; everything else is decided below.
+        let (found, rotated) = match rotation {
+            Rotation::Rotate => {
+                self.store
+                    .find_and_rotate(&hash, &successor_hash, now)
+                    .await?
+            }
+            Rotation::Keep => self
+                .store
+                .find_by_refresh_hash(&hash)
+                .await?
+                .map(|found| (found, false)),
+        }
+        .ok_or(CoreError::TokenInvalid)?;
         let mut session = found.session;
+        if rotated {
+            return self.reissue(&session, successor).await;
+        }
         if session.revoked_at.is_some() || !found.user_active {
             return Err(CoreError::TokenInvalid);
         }
         if session.expires_at <= now {
             return Err(CoreError::TokenExpired);
         }
-        let successor = secrets::hmac_b64(&self.refresh_key, presented.as_bytes());
-        let successor_hash = secrets::digest(&successor);
         if session.current_hash == hash {
             if rotation == Rotation::Keep {
                 self.store.touch_session(&session.id, now).await?;
                 return self.reissue(&session, presented.to_owned()).await;
-            }
-            if self
-                .store
-                .rotate_refresh(&session.id, &hash, &successor_hash, now)
-                .await?
-            {
-                return self.reissue(&session, successor).await;
             }
             // Another request rotated it first; decide on what it left behind.
             session = self

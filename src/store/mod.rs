@@ -120,6 +120,8 @@ pub struct Store {
     users_generation: Arc<AtomicU64>,
     /// Queues this process's SQLite write transactions (`writer.rs`).
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Feeds SQLite's group-committing rotation writer (`writer.rs`); `None` on PostgreSQL.
+    rotations: Option<writer::Rotations>,
 }
 
 pub struct PoolSettings {
@@ -130,6 +132,8 @@ pub struct PoolSettings {
 impl Store {
     /// Connects (creating a SQLite file if missing) and applies pending migrations.
     pub async fn connect(url: &str, pool: &PoolSettings) -> anyhow::Result<Self> {
+        let writer: Arc<tokio::sync::Mutex<()>> = Arc::default();
+        let mut rotations = None;
         let db = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -144,6 +148,10 @@ impl Store {
                 .connect_with(options)
                 .await?;
             sqlx::migrate!("migrations/sqlite").run(&sqlite).await?;
+            rotations = Some(writer::spawn_rotation_writer(
+                sqlite.clone(),
+                writer.clone(),
+            ));
             Db::Sqlite(sqlite)
         } else {
             let pg = PgPoolOptions::new()
@@ -157,7 +165,8 @@ impl Store {
         Ok(Self {
             db,
             users_generation: Arc::default(),
-            writer: Arc::default(),
+            writer,
+            rotations,
         })
     }
 

@@ -1,4 +1,14 @@
-use super::{Result, Store, on_db};
+use tokio::sync::oneshot;
+
+use super::{
+    Db, Result, Store, StoreError, on_db,
+    writer::{REMEMBER_TOKEN, RotationJob, rotate_sql},
+};
+
+/// The rotation writer task is gone: only while the runtime shuts down.
+fn writer_gone() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::WorkerCrashed)
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -87,6 +97,15 @@ macro_rules! revoke_in {
 }
 pub(super) use {revoke_in, revoke_where};
 
+/// A new session: id $1, user $2, first refresh-token hash $3, started $4, expires $5,
+/// ip $6, user agent $7.
+macro_rules! insert_session {
+    () => {
+        "INSERT INTO sessions (id, user_id, current_hash, created_at, last_used_at, expires_at, ip, user_agent) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7)"
+    };
+}
+
 macro_rules! session_columns {
     () => {
         "s.id, s.user_id, s.current_hash, s.previous_hash, s.rotated_at, s.created_at, \
@@ -94,30 +113,78 @@ macro_rules! session_columns {
     };
 }
 
+/// The session of the refresh token whose hash is `$hash`, with its owner's state.
+macro_rules! refresh_lookup {
+    ($hash:literal) => {
+        concat!(
+            "SELECT ",
+            session_columns!(),
+            ", u.is_active AS user_active FROM refresh_tokens rt \
+             JOIN sessions s ON s.id = rt.session_id JOIN users u ON u.id = s.user_id WHERE rt.hash = ",
+            $hash
+        )
+    };
+}
+
+/// A lookup and whether the same statement rotated the session.
+#[derive(sqlx::FromRow)]
+struct LookedUpAndRotated {
+    #[sqlx(flatten)]
+    found: RefreshLookup,
+    rotated: bool,
+}
+
 impl Store {
     pub async fn create_session(&self, s: &NewSession<'_>) -> Result<()> {
-        let session = "INSERT INTO sessions (id, user_id, current_hash, created_at, last_used_at, expires_at, ip, user_agent) \
-                       VALUES ($1, $2, $3, $4, $4, $5, $6, $7)";
-        let token = "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)";
-        let _turn = self.write_turn().await;
-        on_db!(self.db(), pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(session).bind(s.id).bind(s.user_id).bind(s.refresh_hash).bind(s.now)
-                .bind(s.expires_at).bind(s.ip).bind(s.user_agent).execute(&mut *tx).await?;
-            sqlx::query(token).bind(s.refresh_hash).bind(s.id).bind(s.now).execute(&mut *tx).await?;
-            tx.commit().await?;
-        });
+        match self.db() {
+            Db::Sqlite(pool) => {
+                let _turn = self.write_turn().await;
+                let mut tx = pool.begin().await?;
+                sqlx::query(insert_session!())
+                    .bind(s.id)
+                    .bind(s.user_id)
+                    .bind(s.refresh_hash)
+                    .bind(s.now)
+                    .bind(s.expires_at)
+                    .bind(s.ip)
+                    .bind(s.user_agent)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(REMEMBER_TOKEN)
+                    .bind(s.refresh_hash)
+                    .bind(s.id)
+                    .bind(s.now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Db::Postgres(pool) => {
+                // One statement, one round trip: the token's foreign key is checked at the
+                // end of the statement, when the session row exists.
+                let sql = concat!(
+                    "WITH started AS (",
+                    insert_session!(),
+                    " RETURNING id) \
+                     INSERT INTO refresh_tokens (hash, session_id, created_at) SELECT $3, id, $4 FROM started"
+                );
+                sqlx::query(sql)
+                    .bind(s.id)
+                    .bind(s.user_id)
+                    .bind(s.refresh_hash)
+                    .bind(s.now)
+                    .bind(s.expires_at)
+                    .bind(s.ip)
+                    .bind(s.user_agent)
+                    .execute(pool)
+                    .await?;
+            }
+        }
         Ok(())
     }
 
     /// The session any refresh token ever issued for it belongs to.
     pub async fn find_by_refresh_hash(&self, hash: &str) -> Result<Option<RefreshLookup>> {
-        let sql = concat!(
-            "SELECT ",
-            session_columns!(),
-            ", u.is_active AS user_active FROM refresh_tokens rt \
-             JOIN sessions s ON s.id = rt.session_id JOIN users u ON u.id = s.user_id WHERE rt.hash = $1"
-        );
+        let sql = refresh_lookup!("$1");
         Ok(on_db!(self.db(), pool => sqlx::query_as(sql).bind(hash).fetch_optional(pool).await?))
     }
 
@@ -130,31 +197,80 @@ impl Store {
         Ok(on_db!(self.db(), pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?))
     }
 
-    /// Moves the session from `presented` to `successor` if `presented` is still current and
-    /// the session is live. Exactly one of any number of concurrent callers wins.
-    pub async fn rotate_refresh(
+    /// The session of the refresh token `presented` (a hash), and whether this call rotated
+    /// it to `successor`: it does when `presented` is the session's current token, the
+    /// session is neither revoked nor expired at `now`, and its user is active. Of any number
+    /// of concurrent callers with one token, exactly one rotates. Answers only once the
+    /// rotation is committed.
+    pub async fn find_and_rotate(
+        &self,
+        presented: &str,
+        successor: &str,
+        now: i64,
+    ) -> Result<Option<(RefreshLookup, bool)>> {
+        let pool = match self.db() {
+            Db::Postgres(pool) => pool,
+            Db::Sqlite(_) => {
+                // Reads run beside the writer; only the write itself queues.
+                let Some(found) = self.find_by_refresh_hash(presented).await? else {
+                    return Ok(None);
+                };
+                let s = &found.session;
+                let rotatable = s.current_hash == presented
+                    && s.revoked_at.is_none()
+                    && s.expires_at > now
+                    && found.user_active;
+                let rotated = rotatable
+                    && self
+                        .queue_rotation(&s.id, presented, successor, now)
+                        .await?;
+                return Ok(Some((found, rotated)));
+            }
+        };
+        // One statement, so one round trip and one commit. `found` is the state before the
+        // rotation; the row lock makes exactly one concurrent caller move the session, and
+        // the successor is remembered only when it did.
+        let sql = concat!(
+            "WITH found AS (",
+            refresh_lookup!("$3"),
+            "), moved AS (",
+            rotate_sql!(
+                "(SELECT id FROM found WHERE user_active AND expires_at > $2)",
+                "$3"
+            ),
+            " RETURNING id), remembered AS (INSERT INTO refresh_tokens (hash, session_id, created_at) \
+             SELECT $1, id, $2 FROM moved) \
+             SELECT found.*, EXISTS (SELECT 1 FROM moved) AS rotated FROM found"
+        );
+        let row: Option<LookedUpAndRotated> = sqlx::query_as(sql)
+            .bind(successor)
+            .bind(now)
+            .bind(presented)
+            .fetch_optional(pool)
+            .await?;
+        Ok(row.map(|r| (r.found, r.rotated)))
+    }
+
+    /// Hands a rotation to SQLite's group-committing writer and waits for its commit.
+    async fn queue_rotation(
         &self,
         session_id: &str,
         presented: &str,
         successor: &str,
         now: i64,
     ) -> Result<bool> {
-        let update = "UPDATE sessions SET previous_hash = current_hash, current_hash = $1, rotated_at = $2, \
-                      last_used_at = $2 WHERE id = $3 AND current_hash = $4 AND revoked_at IS NULL";
-        let token = "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)";
-        let _turn = self.write_turn().await;
-        on_db!(self.db(), pool => {
-            let mut tx = pool.begin().await?;
-            let won = sqlx::query(update).bind(successor).bind(now).bind(session_id).bind(presented)
-                .execute(&mut *tx).await?.rows_affected() == 1;
-            if !won {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            sqlx::query(token).bind(successor).bind(session_id).bind(now).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(true)
-        })
+        // A SQLite store always has its writer; without it, refuse rather than panic.
+        let rotations = self.rotations.as_ref().ok_or_else(writer_gone)?;
+        let (answer, answered) = oneshot::channel();
+        let job = RotationJob {
+            session_id: session_id.to_owned(),
+            presented: presented.to_owned(),
+            successor: successor.to_owned(),
+            now,
+            answer,
+        };
+        rotations.send(job).map_err(|_| writer_gone())?;
+        answered.await.map_err(|_| writer_gone())?
     }
 
     /// Records use of a session whose refresh token is kept rather than rotated.
