@@ -24,6 +24,8 @@ mod cache;
 pub use cache::Cache;
 mod metrics;
 pub use metrics::Metrics;
+mod docs;
+pub use docs::Docs;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -48,6 +50,7 @@ pub struct Settings {
     pub oidc: Oidc,
     pub cache: Cache,
     pub metrics: Metrics,
+    pub docs: Docs,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

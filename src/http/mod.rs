@@ -6,9 +6,11 @@ mod auth;
 mod context;
 mod cookies;
 mod dialect;
+mod docs;
 mod envelope;
 mod error;
 mod federation;
+mod html;
 mod input;
 mod limits;
 mod metrics;
@@ -162,6 +164,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     mount.surface("the operations endpoints".into(), Dialect::Native);
     ops::routes(&mut mount, settings.testing.clock_control);
     metrics::routes(&mut mount, &settings.metrics);
+    docs::routes(&mut mount, &settings.docs);
     for prefix in settings
         .api
         .native

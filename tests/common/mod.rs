@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod accounts;
+pub mod browser;
 pub mod proxy;
 pub mod python;
 pub mod smtp;

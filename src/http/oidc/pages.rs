@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::http::AppState;
+use crate::http::{AppState, html::secure_page};
 
 const LOGIN: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in</title><link rel="stylesheet" href="{{css}}"></head>
 <body><main><h1>Sign in</h1><p>to continue to <strong>{{client}}</strong></p>{{{error}}}
@@ -131,24 +131,13 @@ pub async fn render(
         html = html.replace(&format!("{{{{{key}}}}}"), &escape(value));
     }
     let mut response = (status, html).into_response();
-    secure_page(response.headers_mut());
+    secure_page(response.headers_mut(), POLICY);
     response
 }
 
-fn secure_page(headers: &mut axum::http::HeaderMap) {
-    let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
-        h.insert(name, HeaderValue::from_static(value));
-    };
-    set(headers, header::CONTENT_TYPE, "text/html; charset=utf-8");
-    set(
-        headers,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
-    set(headers, header::X_FRAME_OPTIONS, "DENY");
-    set(headers, header::REFERRER_POLICY, "no-referrer");
-    set(headers, header::CACHE_CONTROL, "no-store");
-}
+/// The hosted pages load their stylesheet and nothing else; no script runs on them.
+const POLICY: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// A page that explains a refusal; used whenever redirecting back would be unsafe.
 pub async fn error_page(app: &AppState, status: StatusCode, message: &str) -> Response {
