@@ -20,6 +20,15 @@ use crate::{
     },
 };
 
+/// The body of a client request; one that cannot be read is an RFC 6749 `invalid_request`
+/// like any other malformed request, not a failure in the native shape.
+// The refusal is the finished response, as with `authenticated_client`.
+#[allow(clippy::result_large_err)]
+fn client_request(body: Result<FormOrJson, ApiError>) -> Result<Fields, Response> {
+    body.map(|FormOrJson(fields)| fields)
+        .map_err(|e| oauth_error("invalid_request", &e.message))
+}
+
 fn field<'a>(body: &'a Fields, name: &str) -> Option<&'a str> {
     body.get(name)
         .and_then(|v| v.as_str())
@@ -42,8 +51,12 @@ pub async fn token(
     State(app): State<AppState>,
     Client(ctx): Client,
     headers: HeaderMap,
-    FormOrJson(body): FormOrJson,
+    body: Result<FormOrJson, ApiError>,
 ) -> Response {
+    let body = match client_request(body) {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let Some(grant) = field(&body, "grant_type") else {
         return oauth_error("invalid_request", "grant_type is required");
     };
@@ -170,8 +183,12 @@ pub async fn userinfo(State(app): State<AppState>, request: Request) -> Response
 pub async fn introspect(
     State(app): State<AppState>,
     headers: HeaderMap,
-    FormOrJson(body): FormOrJson,
+    body: Result<FormOrJson, ApiError>,
 ) -> Response {
+    let body = match client_request(body) {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     if let Err(response) = authenticated_client(&app, &headers, &body, false).await {
         return response;
     }
@@ -200,8 +217,12 @@ pub async fn revoke(
     State(app): State<AppState>,
     Client(ctx): Client,
     headers: HeaderMap,
-    FormOrJson(body): FormOrJson,
+    body: Result<FormOrJson, ApiError>,
 ) -> Response {
+    let body = match client_request(body) {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let client = match authenticated_client(&app, &headers, &body, true).await {
         Ok(c) => c,
         Err(response) => return response,
