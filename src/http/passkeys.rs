@@ -169,6 +169,7 @@ async fn remove(
     responses(
         (status = 200, description = "Pass `options` to `navigator.credentials.get()`", body = doc::CeremonyStarted),
         (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "No passkey login for this user (`INVALID_CREDENTIALS`, the same for unknown users)"),
     )
 )]
 async fn login_start(State(app): State<AppState>, body: Fields) -> Result<Response, ApiError> {
