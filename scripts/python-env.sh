@@ -59,7 +59,7 @@ if [ -f "$stamp" ]; then
     have="$(cat "$stamp")"
 fi
 
-if [ ! -x "$python" ] || [ "$have" != "$wanted" ] || ! "$python" -c 'import jwt, requests, aiosmtpd, pyotp, authlib' >/dev/null 2>&1; then
+if [ ! -x "$python" ] || [ "$have" != "$wanted" ] || ! "$python" -c 'import jwt, requests, aiosmtpd, pyotp, authlib, schemathesis' >/dev/null 2>&1; then
     if [ ! -x "$python" ] || ! "$python" -m pip --version >/dev/null 2>&1; then
         log "creating $venv"
         make_venv

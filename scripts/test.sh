@@ -40,6 +40,9 @@ cargo build --tests --quiet
 
 ran=()
 skipped=()
+# The schema-fuzzing test reports per pass whether it ran (passed or failed), never a skip.
+fuzz_ran=()
+fuzz_runs() { grep -cE 'test schemathesis_finds_no_server_error_or_schema_violation \.\.\. (ok|FAILED)' "$log" || true; }
 # Tests named redis_* need Redis at 127.0.0.1:6379.
 skip_args=(--skip pg_only_)
 if ! redis_up && [ "${CI:-}" = "true" ]; then
@@ -58,6 +61,7 @@ CASTELLAN_TEST_BACKEND=sqlite cargo test --no-fail-fast -- "${skip_args[@]}" 2>&
 status=${PIPESTATUS[0]}
 set -e
 ran+=(sqlite)
+[ "$(fuzz_runs)" -gt 0 ] && fuzz_ran+=(sqlite)
 
 if ! pg_up; then
   if [ "${CI:-}" = "true" ]; then
@@ -69,11 +73,13 @@ if pg_up; then
   echo "== black-box tests on PostgreSQL"
   set +e
   pg_skip=("${skip_args[@]:2}")
+  fuzz_before=$(fuzz_runs)
   CASTELLAN_TEST_BACKEND=postgres CASTELLAN_TEST_PG="$PG_URL" cargo test --no-fail-fast --test '*' -- "${pg_skip[@]}" 2>&1 | tee -a "$log"
   pg_status=${PIPESTATUS[0]}
   set -e
   [ "$pg_status" -eq 0 ] || status=$pg_status
   ran+=(postgres)
+  [ "$(fuzz_runs)" -gt "$fuzz_before" ] && fuzz_ran+=(postgres)
 else
   skipped+=("postgres (not reachable at 127.0.0.1:5432)")
 fi
@@ -82,6 +88,11 @@ passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 echo
 echo "backends ran: ${ran[*]}"
+if [ "${#fuzz_ran[@]}" -gt 0 ]; then
+  echo "schemathesis: ran on ${fuzz_ran[*]}"
+else
+  echo "schemathesis: did not run"
+fi
 for s in "${skipped[@]}"; do echo "SKIPPED: $s"; done
 echo "total: $passed passed, $failed failed"
 exit "$status"

@@ -18,7 +18,7 @@ pub struct NewApiKey {
     pub expires_in: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     pub id: String,
     pub name: String,

@@ -10,7 +10,7 @@ use crate::store::{AuditEvent, AuditFilter, AuditRow};
 /// How long spent or expired single-use tokens are kept (for investigating).
 const ONE_TIME_KEEP_SECS: i64 = 86400;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: String,

@@ -15,7 +15,7 @@ pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "clie
 pub const STANDARD_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// A client as registered, without its secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OAuthClient {
     pub client_id: String,
     pub redirect_uris: Vec<String>,

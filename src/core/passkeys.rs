@@ -24,7 +24,7 @@ const REGISTER: &str = "register";
 const LOGIN: &str = "login";
 const MFA: &str = "mfa";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PasskeyView {
     pub id: String,
     pub name: String,

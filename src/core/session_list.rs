@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{Core, CoreError, RequestContext, Result, rfc3339};
 use crate::store::Revoke;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: String,
     pub created_at: String,

@@ -75,8 +75,9 @@ impl Email {
 }
 
 /// A user as every API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
+    #[schema(value_type = i64)]
     pub id: UserId,
     pub username: String,
     pub email: String,

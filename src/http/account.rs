@@ -20,6 +20,11 @@ use super::{
     principal::Principal,
 };
 use crate::{
+    core::{ApiKeyView, SessionView},
+    domain::User,
+    http::openapi::schemas as doc,
+};
+use crate::{
     core::{NewApiKey, SecondFactor},
     domain::{FieldErrors, Secret},
 };
@@ -38,6 +43,26 @@ pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/api-keys", post(create_api_key).get(api_keys));
     mount.route(prefix, "/api-keys/{id}", delete(revoke_api_key));
 }
+
+/// The operations of this surface, relative to where it is mounted.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    update_me,
+    forgot_password,
+    reset_password,
+    verify_email,
+    resend_verification,
+    sessions,
+    end_session,
+    totp_setup,
+    totp_confirm,
+    totp_disable,
+    mfa_verify,
+    create_api_key,
+    api_keys,
+    revoke_api_key
+))]
+pub struct Api;
 
 /// Reads the required string fields, or answers with every missing one.
 fn required<const N: usize>(body: &Fields, names: [&str; N]) -> Result<[String; N], ApiError> {
@@ -58,6 +83,19 @@ fn accepted(message: &str) -> Response {
 }
 
 /// `PATCH /me`: the caller's own names.
+#[utoipa::path(
+    patch,
+    path = "/me",
+    summary = "Change the signed-in user's names",
+    request_body = doc::ProfilePatch,
+    responses(
+        (status = 200, description = "The updated user", body = User),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 pub async fn update_me(
     State(app): State<AppState>,
     principal: Principal,
@@ -81,6 +119,16 @@ pub async fn update_me(
     Ok(no_store(Json(user)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/password/forgot",
+    summary = "Mail a password reset link",
+    request_body = doc::EmailField,
+    responses(
+        (status = 202, description = "Queued; the same answer for unknown addresses", body = doc::Queued),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+    )
+)]
 async fn forgot_password(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -93,6 +141,17 @@ async fn forgot_password(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/password/reset",
+    summary = "Set a new password with the mailed token; ends every session",
+    request_body = doc::PasswordReset,
+    responses(
+        (status = 200, description = "Reset", body = doc::Message),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "The token is invalid, spent or expired (`TOKEN_INVALID`)"),
+    )
+)]
 async fn reset_password(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -105,6 +164,17 @@ async fn reset_password(
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/email/verify",
+    summary = "Confirm the email address with the mailed token",
+    request_body = doc::TokenField,
+    responses(
+        (status = 200, description = "The user, now verified", body = User),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "The token is invalid, spent or expired (`TOKEN_INVALID`)"),
+    )
+)]
 async fn verify_email(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -115,6 +185,18 @@ async fn verify_email(
     Ok(no_store(Json(user)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/email/resend",
+    summary = "Mail a new verification link",
+    responses(
+        (status = 202, description = "Queued", body = doc::Queued),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+        (status = 409, description = "Already verified"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn resend_verification(
     State(app): State<AppState>,
     caller: Caller,
@@ -124,6 +206,17 @@ async fn resend_verification(
     Ok(accepted("A verification mail is on its way."))
 }
 
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    summary = "The signed-in user's live sessions",
+    responses(
+        (status = 200, description = "Newest first; `current` marks this one", body = Vec<SessionView>),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn sessions(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let list = app
         .sessions_of(caller.user_id()?, Some(&caller.claims.sid))
@@ -131,6 +224,19 @@ async fn sessions(State(app): State<AppState>, caller: Caller) -> Result<Respons
     Ok(no_store(Json(list)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/sessions/{id}",
+    summary = "End one session",
+    params(("id" = String, Path, description = "The identifier from the listing")),
+    responses(
+        (status = 204, description = "Ended; its tokens stop working"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+        (status = 404, description = "No such resource"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn end_session(
     State(app): State<AppState>,
     caller: Caller,
@@ -141,6 +247,18 @@ async fn end_session(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/mfa/totp/setup",
+    summary = "Start TOTP enrolment",
+    responses(
+        (status = 200, description = "The secret to load into an authenticator app", body = doc::TotpSetup),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+        (status = 409, description = "TOTP is already on"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn totp_setup(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let setup = app.totp_setup(caller.user_id()?).await?;
     Ok(no_store(Json(json!({
@@ -150,6 +268,20 @@ async fn totp_setup(State(app): State<AppState>, caller: Caller) -> Result<Respo
     }))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/mfa/totp/confirm",
+    summary = "Confirm TOTP enrolment with a first code",
+    request_body = doc::CodeField,
+    responses(
+        (status = 200, description = "MFA is on; the recovery codes are shown only here", body = doc::RecoveryCodes),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Wrong code (`INVALID_MFA_CODE`) or not signed in"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+        (status = 409, description = "No enrolment pending, or already on"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn totp_confirm(
     State(app): State<AppState>,
     caller: Caller,
@@ -185,6 +317,20 @@ fn factor(body: &Fields, allow_password: bool) -> Result<SecondFactor, ApiError>
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/mfa/totp",
+    summary = "Turn TOTP off with a code or the password",
+    request_body = doc::TotpDisable,
+    responses(
+        (status = 204, description = "MFA is off"),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Wrong code or password, or not signed in"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+        (status = 409, description = "TOTP is not on"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn totp_disable(
     State(app): State<AppState>,
     caller: Caller,
@@ -196,6 +342,17 @@ async fn totp_disable(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/mfa/verify",
+    summary = "Complete a login with a TOTP or recovery code",
+    request_body = doc::MfaVerify,
+    responses(
+        (status = 200, description = "A token pair", body = doc::TokenPair),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Wrong code (`INVALID_MFA_CODE`) or an invalid `mfa_token` (`TOKEN_INVALID`)"),
+    )
+)]
 async fn mfa_verify(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -213,6 +370,19 @@ async fn mfa_verify(
     Ok(no_store(Json(token_pair(&issued))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api-keys",
+    summary = "Create an API key",
+    request_body = doc::ApiKeyRequest,
+    responses(
+        (status = 201, description = "The key; `key` is shown only here", body = doc::ApiKeyCreated),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn create_api_key(
     State(app): State<AppState>,
     caller: Caller,
@@ -240,10 +410,34 @@ async fn create_api_key(
     Ok((StatusCode::CREATED, no_store(Json(body))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api-keys",
+    summary = "The signed-in user's API keys",
+    responses(
+        (status = 200, description = "The keys, without secrets", body = Vec<ApiKeyView>),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn api_keys(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     Ok(no_store(Json(app.api_keys(caller.user_id()?).await?)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api-keys/{id}",
+    summary = "Revoke an API key",
+    params(("id" = String, Path, description = "The identifier from the listing")),
+    responses(
+        (status = 204, description = "Revoked; the key stops working at once"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+        (status = 404, description = "No such resource"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn revoke_api_key(
     State(app): State<AppState>,
     caller: Caller,

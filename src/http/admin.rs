@@ -26,6 +26,7 @@ use crate::{
     domain::{Email, FieldErrors},
     store::{AuditFilter, RoleRow},
 };
+use crate::{domain::User, http::openapi::schemas as doc};
 
 pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/users", get(list_users).post(create_user));
@@ -40,6 +41,35 @@ pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/audit", get(audit));
 }
 
+/// The operations of this surface, relative to where it is mounted.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_users,
+    create_user,
+    read_user,
+    update_user,
+    delete_user,
+    list_roles,
+    create_role,
+    grant_role,
+    revoke_role,
+    audit
+))]
+pub struct Api;
+
+#[utoipa::path(
+    get,
+    path = "/users",
+    summary = "List users (`users:read`)",
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size, default 50"), ("offset" = Option<i64>, Query, minimum = 0, description = "Users to skip"), ("q" = Option<String>, Query, description = "Matches username or email")),
+    responses(
+        (status = 200, description = "A page of users", body = doc::UserPage),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn list_users(
     State(app): State<AppState>,
     _: Authorized<UsersRead>,
@@ -58,6 +88,20 @@ async fn list_users(
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/users",
+    summary = "Create a user (`users:write`)",
+    request_body = doc::AdminUserCreate,
+    responses(
+        (status = 201, description = "The new user", body = User),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+        (status = 409, description = "Taken (`USER_EXISTS`)"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn create_user(
     State(app): State<AppState>,
     auth: Authorized<UsersWrite>,
@@ -83,6 +127,19 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    summary = "Read a user (`users:read`)",
+    params(("id" = String, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+        (status = 404, description = "No such resource"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn read_user(
     State(app): State<AppState>,
     _: Authorized<UsersRead>,
@@ -91,6 +148,22 @@ async fn read_user(
     Ok(no_store(Json(app.user(path_id(&id)?).await?)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    summary = "Change a user (`users:write`); disabling revokes every session",
+    params(("id" = String, Path, description = "The user id")),
+    request_body = doc::AdminUserPatch,
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+        (status = 404, description = "No such resource"),
+        (status = 409, description = "The email is taken"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn update_user(
     State(app): State<AppState>,
     auth: Authorized<UsersWrite>,
@@ -123,6 +196,19 @@ async fn update_user(
     Ok(no_store(Json(user)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    summary = "Delete a user (`users:write`)",
+    params(("id" = String, Path, description = "The user id")),
+    responses(
+        (status = 204, description = "Deleted; every session revoked"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+        (status = 404, description = "No such resource"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn delete_user(
     State(app): State<AppState>,
     auth: Authorized<UsersWrite>,
@@ -138,6 +224,17 @@ fn role_json(r: &RoleRow) -> serde_json::Value {
     json!({"name": r.name, "description": r.description, "permissions": r.permissions})
 }
 
+#[utoipa::path(
+    get,
+    path = "/roles",
+    summary = "List roles (`roles:read`)",
+    responses(
+        (status = 200, description = "Roles", body = doc::RoleList),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn list_roles(
     State(app): State<AppState>,
     _: Authorized<RolesRead>,
@@ -147,6 +244,20 @@ async fn list_roles(
     Ok(no_store(Json(json!({"items": items}))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/roles",
+    summary = "Create a role (`roles:write`)",
+    request_body = doc::RoleCreate,
+    responses(
+        (status = 201, description = "The role", body = doc::Role),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+        (status = 409, description = "The role exists"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn create_role(
     State(app): State<AppState>,
     auth: Authorized<RolesWrite>,
@@ -172,6 +283,21 @@ async fn create_role(
     Ok((StatusCode::CREATED, Json(role_json(&role))).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/users/{id}/roles",
+    summary = "Grant a role (`roles:write`)",
+    params(("id" = String, Path, description = "The user id")),
+    request_body = doc::RoleGrant,
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+        (status = 404, description = "No such resource"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn grant_role(
     State(app): State<AppState>,
     auth: Authorized<RolesWrite>,
@@ -188,6 +314,19 @@ async fn grant_role(
     Ok(no_store(Json(user)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/{id}/roles/{role}",
+    summary = "Take a role away (`roles:write`)",
+    params(("id" = String, Path, description = "The user id"), ("role" = String, Path, description = "The role name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+        (status = 404, description = "No such resource"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn revoke_role(
     State(app): State<AppState>,
     auth: Authorized<RolesWrite>,
@@ -199,6 +338,19 @@ async fn revoke_role(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/audit",
+    summary = "Read the audit trail (`audit:read`)",
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "At most this many, default 50"), ("user_id" = Option<i64>, Query, minimum = 1, description = "Only this user's events"), ("event" = Option<String>, Query, description = "Only this event"), ("before" = Option<i64>, Query, minimum = 1, description = "Only events older than this id")),
+    responses(
+        (status = 200, description = "Events, newest first", body = doc::AuditPage),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn audit(
     State(app): State<AppState>,
     _: Authorized<AuditRead>,

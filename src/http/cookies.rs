@@ -27,11 +27,12 @@ const RELAXED: CookieNames = CookieNames {
 };
 
 pub fn names(app: &AppState) -> &'static CookieNames {
-    if app.settings.cookies.secure {
-        &SECURE
-    } else {
-        &RELAXED
-    }
+    names_for(app.settings.cookies.secure)
+}
+
+/// The names with (`cookies.secure`) or without the `__Host-` prefix.
+pub fn names_for(secure: bool) -> &'static CookieNames {
+    if secure { &SECURE } else { &RELAXED }
 }
 
 /// Whether this exchange delivers tokens as cookies.

@@ -6,11 +6,17 @@ use serde_json::{Value, json};
 
 use super::{AppState, Client, Mount, error::ApiError, input::FormOrJson, no_store};
 use crate::core::{CoreError, IssuedTokens};
+use crate::http::openapi::schemas as doc;
 
 pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/login", post(login));
     mount.route(prefix, "/refresh-token", post(refresh));
 }
+
+/// The operations of this surface, relative to where it is mounted.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(login, refresh))]
+pub struct Api;
 
 /// Every failure: `{"success":false,"message":…}` with the status of the failure.
 pub fn failure(e: &ApiError) -> Value {
@@ -23,6 +29,17 @@ fn success(message: &str, data: Value) -> Response {
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/login",
+    summary = "Log in",
+    request_body(content((doc::Credentials = "application/json"), (doc::Credentials = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Tokens in an envelope", body = doc::EnvelopeLogin),
+        (status = 400, description = "`Username and password are required`"),
+        (status = 401, description = "`Invalid username or password`"),
+    )
+)]
 async fn login(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -35,6 +52,17 @@ async fn login(
     Ok(success("Login successful", data(&issued, "token")))
 }
 
+#[utoipa::path(
+    post,
+    path = "/refresh-token",
+    summary = "Rotate a refresh token",
+    request_body(content((doc::EnvelopeRefresh = "application/json"), (doc::EnvelopeRefresh = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Tokens in an envelope", body = doc::EnvelopeRefreshed),
+        (status = 400, description = "`Refresh token is required`"),
+        (status = 401, description = "`Invalid refresh token` or `Refresh token expired`"),
+    )
+)]
 async fn refresh(
     State(app): State<AppState>,
     Client(ctx): Client,

@@ -21,6 +21,11 @@ pub fn routes(mount: &mut Mount, settings: &crate::config::Metrics) {
     }
 }
 
+/// The operations of this surface, relative to where it is mounted.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(scrape))]
+pub struct Api;
+
 /// The router for `metrics.bind`: only `/metrics`.
 pub fn listener_router(state: AppState) -> Router {
     Router::new()
@@ -29,6 +34,16 @@ pub fn listener_router(state: AppState) -> Router {
         .with_state(state)
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"),
+        (status = 401, description = "`metrics.token` is set and was not presented"),
+    ),
+    security((), ("bearer" = []))
+)]
 async fn scrape(State(app): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &app.settings.metrics.token {
         let presented = headers

@@ -16,6 +16,7 @@ mod limits;
 mod metrics;
 mod native;
 mod oidc;
+mod openapi;
 mod ops;
 mod passkeys;
 mod principal;
@@ -39,6 +40,7 @@ pub use error::ApiError;
 pub use metrics::listener_router as metrics_router;
 
 use crate::core::{Core, RequestContext};
+use openapi::{Routed, Surface};
 
 pub struct Shared {
     core: Core,
@@ -50,6 +52,8 @@ pub struct Shared {
 pub struct HttpState {
     proxies: limits::TrustedProxies,
     counters: limits::LocalCounters,
+    /// The OpenAPI document of the mounted routes, set once the router is built.
+    openapi: std::sync::OnceLock<String>,
 }
 
 /// The state every handler gets: the core, behind one `Arc`.
@@ -61,6 +65,7 @@ impl AppState {
         let http = HttpState {
             proxies: limits::TrustedProxies::parse(&core.settings.server.trusted_proxies),
             counters: limits::LocalCounters::default(),
+            openapi: std::sync::OnceLock::new(),
         };
         Self(Arc::new(Shared {
             core,
@@ -93,6 +98,9 @@ pub struct Mount {
     owners: HashMap<String, (String, Dialect)>,
     owner: String,
     dialect: Dialect,
+    documented_by: Surface,
+    /// Every registered route, for the OpenAPI document.
+    routed: Vec<Routed>,
     /// (first surface, second surface, paths both claim), in discovery order
     conflicts: Vec<(String, String, Vec<String>)>,
 }
@@ -104,17 +112,26 @@ impl Mount {
             owners: HashMap::new(),
             owner: String::new(),
             dialect: Dialect::Native,
+            documented_by: Surface::Operations,
+            routed: Vec::new(),
             conflicts: Vec::new(),
         }
     }
 
-    /// Names the surface whose routes follow, for conflict messages, and its dialect.
-    fn surface(&mut self, owner: String, dialect: Dialect) {
+    /// Names the surface whose routes follow, for conflict messages, its dialect, and the
+    /// annotated operations that document it.
+    fn surface(&mut self, owner: String, dialect: Dialect, documented_by: Surface) {
         self.owner = owner;
         self.dialect = dialect;
+        self.documented_by = documented_by;
     }
 
     fn route(&mut self, prefix: &str, path: &str, handler: MethodRouter<AppState>) {
+        self.alias(prefix, path, path, handler);
+    }
+
+    /// Mounts `path` with the handler and documentation of `original` (a second spelling).
+    fn alias(&mut self, prefix: &str, path: &str, original: &str, handler: MethodRouter<AppState>) {
         let full = format!("{prefix}{path}");
         if let Some((previous, _)) = self.owners.get(&full) {
             let pair = (previous.clone(), self.owner.clone());
@@ -130,6 +147,12 @@ impl Mount {
         }
         self.owners
             .insert(full.clone(), (self.owner.clone(), self.dialect));
+        self.routed.push(Routed {
+            full: full.clone(),
+            documented_as: original.to_owned(),
+            surface: self.documented_by,
+            dialect: self.dialect,
+        });
         self.router = std::mem::take(&mut self.router).route(&full, handler);
     }
 
@@ -160,57 +183,10 @@ impl Mount {
 /// Builds the whole router; fails when two mounts claim the same path.
 pub fn router(state: AppState) -> anyhow::Result<Router> {
     let settings = state.settings.clone();
-    let mut mount = Mount::new();
-    mount.surface("the operations endpoints".into(), Dialect::Native);
-    ops::routes(&mut mount, settings.testing.clock_control);
-    metrics::routes(&mut mount, &settings.metrics);
-    docs::routes(&mut mount, &settings.docs);
-    for prefix in settings
-        .api
-        .native
-        .prefixes
-        .iter()
-        .filter(|p| !p.is_empty())
-    {
-        mount.surface(
-            format!("the native API at `{prefix}` (api.native.prefixes)"),
-            Dialect::Native,
-        );
-        native::routes(&mut mount, prefix);
-        account::routes(&mut mount, prefix);
-        federation::routes(&mut mount, prefix);
-        passkeys::routes(&mut mount, prefix);
-        oidc::consent_routes(&mut mount, prefix);
-    }
-    let simplejwt = &settings.api.simplejwt;
-    if !simplejwt.prefix.is_empty() {
-        let name = format!(
-            "the SimpleJWT dialect at `{}` (api.simplejwt.prefix)",
-            simplejwt.prefix
-        );
-        mount.surface(name, Dialect::SimpleJwt);
-        simplejwt::routes(&mut mount, simplejwt);
-    }
-    mount.surface("the admin API".into(), Dialect::Native);
-    admin::routes(&mut mount, "/admin");
-    oidc::admin_routes(&mut mount, "/admin");
-    let provider = &settings.oidc.prefix;
-    if !provider.is_empty() {
-        mount.surface(
-            format!("the OpenID Connect provider at `{provider}` (oidc.prefix)"),
-            Dialect::Native,
-        );
-        oidc::routes(&mut mount, provider);
-    }
-    let envelope = &settings.api.envelope.prefix;
-    if !envelope.is_empty() {
-        let name = format!("the envelope dialect at `{envelope}` (api.envelope.prefix)");
-        mount.surface(name, Dialect::Envelope);
-        envelope::routes(&mut mount, envelope);
-    }
-    if let Some(report) = mount.conflict_report() {
-        anyhow::bail!(report);
-    }
+    let mount = mount(&settings)?;
+    let document = openapi::build(&mount.routed, settings.cookies.secure);
+    // A second router on the same state (same settings) would document the same routes.
+    let _ = state.http().openapi.set(document.to_string());
     let dialects = Arc::new(mount.dialects());
     let mut router = mount
         .router
@@ -244,6 +220,80 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         ))
         .with_state(state);
     Ok(router)
+}
+
+/// Every route of every surface the settings enable.
+fn mount(settings: &crate::config::Settings) -> anyhow::Result<Mount> {
+    let mut mount = Mount::new();
+    mount.surface(
+        "the operations endpoints".into(),
+        Dialect::Native,
+        Surface::Operations,
+    );
+    ops::routes(&mut mount, settings.testing.clock_control);
+    metrics::routes(&mut mount, &settings.metrics);
+    openapi::routes(&mut mount);
+    docs::routes(&mut mount, &settings.docs);
+    for prefix in settings
+        .api
+        .native
+        .prefixes
+        .iter()
+        .filter(|p| !p.is_empty())
+    {
+        mount.surface(
+            format!("the native API at `{prefix}` (api.native.prefixes)"),
+            Dialect::Native,
+            Surface::Native,
+        );
+        native::routes(&mut mount, prefix);
+        account::routes(&mut mount, prefix);
+        federation::routes(&mut mount, prefix);
+        passkeys::routes(&mut mount, prefix);
+        oidc::consent_routes(&mut mount, prefix);
+    }
+    let simplejwt = &settings.api.simplejwt;
+    if !simplejwt.prefix.is_empty() {
+        let name = format!(
+            "the SimpleJWT dialect at `{}` (api.simplejwt.prefix)",
+            simplejwt.prefix
+        );
+        mount.surface(name, Dialect::SimpleJwt, Surface::SimpleJwt);
+        simplejwt::routes(&mut mount, simplejwt);
+    }
+    mount.surface("the admin API".into(), Dialect::Native, Surface::Admin);
+    admin::routes(&mut mount, "/admin");
+    oidc::admin_routes(&mut mount, "/admin");
+    let provider = &settings.oidc.prefix;
+    if !provider.is_empty() {
+        mount.surface(
+            format!("the OpenID Connect provider at `{provider}` (oidc.prefix)"),
+            Dialect::Native,
+            Surface::Oidc,
+        );
+        oidc::routes(&mut mount, provider);
+    }
+    let envelope = &settings.api.envelope.prefix;
+    if !envelope.is_empty() {
+        let name = format!("the envelope dialect at `{envelope}` (api.envelope.prefix)");
+        mount.surface(name, Dialect::Envelope, Surface::Envelope);
+        envelope::routes(&mut mount, envelope);
+    }
+    if let Some(report) = mount.conflict_report() {
+        anyhow::bail!(report);
+    }
+    Ok(mount)
+}
+
+/// The full paths the settings mount, for checking the OpenAPI document against.
+pub fn routed_paths(settings: &crate::config::Settings) -> anyhow::Result<Vec<String>> {
+    let mut paths: Vec<String> = mount(settings)?
+        .routed
+        .into_iter()
+        .map(|r| r.full)
+        .collect();
+    paths.sort();
+    Ok(paths)
 }
 
 /// CORS for the configured origins only: exact matches, with credentials; no layer (so no

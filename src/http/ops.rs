@@ -13,10 +13,11 @@ use serde_json::json;
 
 use super::{AppState, Mount, error::ApiError, input::Fields, no_store};
 use crate::core::rfc3339;
+use crate::http::openapi::schemas as doc;
 
 pub fn routes(mount: &mut Mount, clock_control: bool) {
     mount.route("", "/health", get(health));
-    mount.route("", "/health/ready", get(health));
+    mount.alias("", "/health/ready", "/health", get(health));
     mount.route("", "/health/live", get(live));
     mount.route("", "/.well-known/jwks.json", get(jwks));
     if clock_control {
@@ -24,6 +25,20 @@ pub fn routes(mount: &mut Mount, clock_control: bool) {
     }
 }
 
+/// The operations of this surface, relative to where it is mounted.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, live, jwks, advance_clock))]
+pub struct Api;
+
+#[utoipa::path(
+    get,
+    path = "/health",
+    summary = "Health with dependencies",
+    responses(
+        (status = 200, description = "Healthy", body = doc::Health),
+        (status = 503, description = "The database is down", body = doc::Health),
+    )
+)]
 async fn health(State(app): State<AppState>) -> Response {
     let db = tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await;
     // Redis is optional: when it is down the service degrades to per-instance limits but
@@ -59,10 +74,26 @@ async fn health(State(app): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    summary = "Liveness: the process is up",
+    responses(
+        (status = 200, description = "Alive", body = doc::Liveness),
+    )
+)]
 async fn live() -> Response {
     no_store(Json(json!({"status": "alive"})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    summary = "The public signing keys (JWKS)",
+    responses(
+        (status = 200, description = "Every key that may still verify a live token", body = doc::Jwks),
+    )
+)]
 async fn jwks(State(app): State<AppState>) -> Response {
     let body = app.keys.jwks();
     let mut response = (StatusCode::OK, body.as_str().to_owned()).into_response();
@@ -78,6 +109,16 @@ async fn jwks(State(app): State<AppState>) -> Response {
     response
 }
 
+#[utoipa::path(
+    post,
+    path = "/__test/clock",
+    summary = "Move the server clock forward (testing.clock_control only)",
+    request_body = doc::ClockAdvance,
+    responses(
+        (status = 200, description = "The new time", body = doc::ClockNow),
+        (status = 400, description = "`advance` is not a non-negative whole number"),
+    )
+)]
 async fn advance_clock(State(app): State<AppState>, body: Fields) -> Result<Response, ApiError> {
     let secs = body
         .get("advance")

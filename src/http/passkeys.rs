@@ -21,6 +21,7 @@ use super::{
     no_store,
 };
 use crate::{core::Ceremony, domain::FieldErrors};
+use crate::{core::PasskeyView, http::openapi::schemas as doc};
 
 pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/webauthn/register/start", post(register_start));
@@ -32,6 +33,20 @@ pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/webauthn/mfa/start", post(mfa_start));
     mount.route(prefix, "/webauthn/mfa/finish", post(mfa_finish));
 }
+
+/// The operations of this surface, relative to where it is mounted.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    register_start,
+    register_finish,
+    list,
+    remove,
+    login_start,
+    login_finish,
+    mfa_start,
+    mfa_finish
+))]
+pub struct Api;
 
 fn started<T: Serialize>(c: Ceremony<T>) -> Response {
     no_store(Json(json!({"ceremony_id": c.id, "options": c.options})))
@@ -53,12 +68,36 @@ fn finish_fields(body: &Fields, errors: &mut FieldErrors) -> Option<(String, Val
     ceremony.zip(credential)
 }
 
+#[utoipa::path(
+    post,
+    path = "/webauthn/register/start",
+    summary = "Start registering a passkey",
+    responses(
+        (status = 200, description = "Pass `options` to `navigator.credentials.create()`", body = doc::CeremonyStarted),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn register_start(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     Ok(started(
         app.passkey_register_start(caller.user_id()?).await?,
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/webauthn/register/finish",
+    summary = "Finish registering a passkey",
+    request_body = doc::CeremonyFinish,
+    responses(
+        (status = 201, description = "The new passkey", body = PasskeyView),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn register_finish(
     State(app): State<AppState>,
     caller: Caller,
@@ -84,10 +123,34 @@ async fn register_finish(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/webauthn/credentials",
+    summary = "The signed-in user's passkeys",
+    responses(
+        (status = 200, description = "Passkeys", body = Vec<PasskeyView>),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn list(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     Ok(no_store(Json(app.passkey_list(caller.user_id()?).await?)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/webauthn/credentials/{id}",
+    summary = "Remove a passkey",
+    params(("id" = String, Path, description = "The identifier from the listing")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+        (status = 404, description = "No such resource"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn remove(
     State(app): State<AppState>,
     caller: Caller,
@@ -98,6 +161,17 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/webauthn/login/start",
+    summary = "Start a passkey login",
+    request_body = doc::PasskeyLoginStart,
+    responses(
+        (status = 200, description = "Pass `options` to `navigator.credentials.get()`", body = doc::CeremonyStarted),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "No passkey login for this user (`INVALID_CREDENTIALS`, the same for unknown users)"),
+    )
+)]
 async fn login_start(State(app): State<AppState>, body: Fields) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::default();
     let Some(username) = body.required("username", Text::Trimmed, &mut errors) else {
@@ -106,6 +180,17 @@ async fn login_start(State(app): State<AppState>, body: Fields) -> Result<Respon
     Ok(started(app.passkey_login_start(&username).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/webauthn/login/finish",
+    summary = "Finish a passkey login",
+    request_body = doc::CeremonyFinish,
+    responses(
+        (status = 200, description = "A token pair", body = doc::TokenPair),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "The assertion or ceremony is invalid"),
+    )
+)]
 async fn login_finish(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -121,6 +206,17 @@ async fn login_finish(
     Ok(no_store(Json(token_pair(&issued))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/webauthn/mfa/start",
+    summary = "Start a passkey second factor",
+    request_body = doc::PasskeyMfaStart,
+    responses(
+        (status = 200, description = "Pass `options` to `navigator.credentials.get()`", body = doc::CeremonyStarted),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "The `mfa_token` is invalid (`TOKEN_INVALID`)"),
+    )
+)]
 async fn mfa_start(State(app): State<AppState>, body: Fields) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::default();
     let Some(token) = body.required("mfa_token", Text::Exact, &mut errors) else {
@@ -129,6 +225,17 @@ async fn mfa_start(State(app): State<AppState>, body: Fields) -> Result<Response
     Ok(started(app.passkey_mfa_start(&token).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/webauthn/mfa/finish",
+    summary = "Finish a passkey second factor",
+    request_body = doc::PasskeyMfaFinish,
+    responses(
+        (status = 200, description = "A token pair", body = doc::TokenPair),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "The assertion, ceremony or `mfa_token` is invalid"),
+    )
+)]
 async fn mfa_finish(
     State(app): State<AppState>,
     Client(ctx): Client,

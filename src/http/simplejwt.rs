@@ -18,6 +18,7 @@ use super::{
     no_store,
     signup::{EmailRule, read_registration},
 };
+use crate::http::openapi::schemas as doc;
 use crate::{
     config::SimpleJwtApi,
     core::{CoreError, Rotation},
@@ -34,8 +35,13 @@ pub fn routes(mount: &mut Mount, api: &SimpleJwtApi) {
     }
 }
 
+/// The operations of this surface, relative to where it is mounted.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(obtain, refresh, verify, register, getuser))]
+pub struct Api;
+
 fn both(mount: &mut Mount, prefix: &str, path: &str, handler: MethodRouter<AppState>) {
-    mount.route(prefix, &format!("{path}/"), handler.clone());
+    mount.alias(prefix, &format!("{path}/"), path, handler.clone());
     mount.route(prefix, path, handler);
 }
 
@@ -70,6 +76,17 @@ fn pair(refresh: &str, access: &str) -> Value {
     json!({"refresh": refresh, "access": access})
 }
 
+#[utoipa::path(
+    post,
+    path = "/token",
+    summary = "Obtain a token pair (SimpleJWT `TokenObtainPairView`)",
+    request_body(content((doc::SimpleJwtCredentials = "application/json"), (doc::SimpleJwtCredentials = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The pair", body = doc::SimpleJwtPair),
+        (status = 400, description = "Field errors: `{\"username\": [\"This field is required.\"]}`"),
+        (status = 401, description = "`No active account found with the given credentials`"),
+    )
+)]
 async fn obtain(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -85,6 +102,17 @@ async fn obtain(
 
 /// Without rotation SimpleJWT answers only `access` and the refresh token stays usable;
 /// with it, the rotated refresh token comes along.
+#[utoipa::path(
+    post,
+    path = "/token/refresh",
+    summary = "Refresh an access token (SimpleJWT `TokenRefreshView`)",
+    request_body(content((doc::SimpleJwtRefresh = "application/json"), (doc::SimpleJwtRefresh = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "A new access token, and a rotated refresh token when rotation is on", body = doc::SimpleJwtAccess),
+        (status = 400, description = "Field errors"),
+        (status = 401, description = "`token_not_valid`"),
+    )
+)]
 async fn refresh(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -107,6 +135,17 @@ async fn refresh(
 }
 
 /// Access or refresh token; `{}` when valid.
+#[utoipa::path(
+    post,
+    path = "/token/verify",
+    summary = "Verify a token (SimpleJWT `TokenVerifyView`)",
+    request_body(content((doc::TokenField = "application/json"), (doc::TokenField = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Valid", body = doc::Empty),
+        (status = 400, description = "Field errors"),
+        (status = 401, description = "`token_not_valid`"),
+    )
+)]
 async fn verify(
     State(app): State<AppState>,
     FormOrJson(body): FormOrJson,
@@ -116,6 +155,17 @@ async fn verify(
     Ok(no_store(Json(json!({}))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/register",
+    summary = "Register and obtain a token pair (extras)",
+    request_body(content((doc::SimpleJwtRegistration = "application/json"), (doc::SimpleJwtRegistration = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "The pair", body = doc::SimpleJwtPair),
+        (status = 400, description = "Field errors"),
+        (status = 409, description = "`User already exists`"),
+    )
+)]
 async fn register(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -144,6 +194,17 @@ fn bearer_refused() -> ApiError {
         }]))
 }
 
+#[utoipa::path(
+    get,
+    path = "/getuser",
+    summary = "The signed-in user's name (extras)",
+    responses(
+        (status = 200, description = "The username", body = doc::SimpleJwtUser),
+        (status = 401, description = "Not signed in, or the token is invalid"),
+        (status = 403, description = "An API key, or a failed CSRF check"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn getuser(
     State(app): State<AppState>,
     caller: Result<Caller, ApiError>,

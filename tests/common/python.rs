@@ -1,5 +1,5 @@
 //! The Python interpreter with the third-party peers of the tests (PyJWT, aiosmtpd, pyotp,
-//! authlib).
+//! authlib, schemathesis).
 //! It comes from `CASTELLAN_TEST_PYTHON`, else `.venv/bin/python` in the repository; when
 //! neither is usable, `scripts/python-env.sh` creates the virtualenv. If Python cannot be set
 //! up the tests that need it fail rather than skip.
@@ -10,7 +10,7 @@ use std::{
     sync::OnceLock,
 };
 
-const MODULES: &str = "import jwt, requests, aiosmtpd, pyotp, authlib";
+const MODULES: &str = "import jwt, requests, aiosmtpd, pyotp, authlib, schemathesis";
 
 pub fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

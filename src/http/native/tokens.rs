@@ -9,6 +9,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
+use crate::http::openapi::schemas as doc;
 use crate::{
     core::IssuedTokens,
     domain::FieldErrors,
@@ -44,6 +45,18 @@ fn tokens_response(app: &AppState, issued: &IssuedTokens, in_cookies: bool) -> R
     response
 }
 
+#[utoipa::path(
+    post,
+    path = "/token",
+    summary = "Log in with username (or email) and password",
+    request_body(content((doc::Credentials = "application/json"), (doc::Credentials = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "A token pair; in cookie mode the tokens are set as cookies", body = doc::TokenPair),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Wrong credentials (`INVALID_CREDENTIALS`) or a second factor is needed (`MFA_REQUIRED`, `details.mfa_token`)"),
+        (status = 403, description = "Email not verified, or a cookie-mode request from a foreign origin"),
+    )
+)]
 pub async fn login(
     State(app): State<AppState>,
     method: Method,
@@ -100,6 +113,19 @@ async fn presented_refresh(
     Ok((token, true))
 }
 
+#[utoipa::path(
+    post,
+    path = "/token/refresh",
+    summary = "Rotate a refresh token for a new pair",
+    request_body(content((doc::RefreshRequest = "application/json"), (doc::RefreshRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The rotated pair", body = doc::TokenPair),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Invalid, expired, revoked or reused (`TOKEN_INVALID`)"),
+        (status = 403, description = "Failed CSRF check (cookie mode)"),
+    ),
+    security((), ("cookie" = [], "csrf" = []))
+)]
 pub async fn refresh(
     State(app): State<AppState>,
     method: Method,
@@ -117,6 +143,19 @@ pub async fn refresh(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/logout",
+    summary = "End this session, or every session with `all`",
+    request_body(content((doc::LogoutRequest = "application/json"), (doc::LogoutRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Logged out", body = doc::Message),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Failed CSRF check (cookie mode)"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []), ())
+)]
 pub async fn logout(
     State(app): State<AppState>,
     MaybeCaller(caller): MaybeCaller,

@@ -14,6 +14,7 @@ use axum::{
 };
 
 use super::pages::{error_page, external_markup, render};
+use crate::http::openapi::schemas as doc;
 use crate::{
     core::{CodeRequest, CoreError, OAuthClient, SecondFactor, secrets},
     domain::Secret,
@@ -176,6 +177,17 @@ async fn sso(app: &AppState, headers: &HeaderMap) -> Option<(String, BrowserSess
     Some((token, row))
 }
 
+#[utoipa::path(
+    get,
+    path = "/authorize",
+    summary = "Authorization endpoint (OAuth 2.0 authorization code flow)",
+    params(("response_type" = String, Query, description = "`code`"), ("client_id" = String, Query, description = "The client"), ("redirect_uri" = String, Query, description = "One of the client's redirect URIs"), ("scope" = Option<String>, Query, description = "Space-separated scopes"), ("state" = Option<String>, Query, description = "Echoed back"), ("nonce" = Option<String>, Query, description = "Put into the ID token"), ("code_challenge" = Option<String>, Query, description = "PKCE (S256); required for public clients"), ("code_challenge_method" = Option<String>, Query, description = "`S256`"), ("prompt" = Option<String>, Query, description = "`none`, `login` or `consent`"), ("max_age" = Option<i64>, Query, description = "Seconds since the last login"), ("login_hint" = Option<String>, Query, description = "Prefills the username")),
+    responses(
+        (status = 303, description = "Back to the client with `code` and `state`, or with an error"),
+        (status = 200, description = "The hosted login or consent page", body = String, content_type = "text/html"),
+        (status = 400, description = "An error page: unknown client or redirect URI", body = String, content_type = "text/html"),
+    )
+)]
 pub async fn authorize(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -426,6 +438,19 @@ async fn form_expired(app: &AppState) -> Response {
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/login",
+    summary = "Hosted login form",
+    request_body(content((doc::HostedForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 303, description = "On to consent or back to the client"),
+        (status = 200, description = "The next step (TOTP or consent)", body = String, content_type = "text/html"),
+        (status = 400, description = "An error page", body = String, content_type = "text/html"),
+        (status = 401, description = "The login page again, with an error", body = String, content_type = "text/html"),
+        (status = 403, description = "The form expired", body = String, content_type = "text/html"),
+    )
+)]
 pub async fn login(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -509,6 +534,19 @@ async fn mfa_page(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/mfa",
+    summary = "Hosted TOTP step",
+    request_body(content((doc::HostedForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 303, description = "On to consent or back to the client"),
+        (status = 200, description = "The consent page", body = String, content_type = "text/html"),
+        (status = 400, description = "An error page", body = String, content_type = "text/html"),
+        (status = 401, description = "The TOTP page again, with an error", body = String, content_type = "text/html"),
+        (status = 403, description = "The form expired", body = String, content_type = "text/html"),
+    )
+)]
 pub async fn second_factor(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -556,6 +594,17 @@ pub async fn second_factor(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/consent",
+    summary = "Hosted consent decision",
+    request_body(content((doc::HostedForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 303, description = "Back to the client"),
+        (status = 400, description = "An error page", body = String, content_type = "text/html"),
+        (status = 403, description = "The form expired", body = String, content_type = "text/html"),
+    )
+)]
 pub async fn consent(
     State(app): State<AppState>,
     Client(ctx): Client,
@@ -584,6 +633,17 @@ pub async fn consent(
     proceed(&app, &headers, &r, Some(session), true, true).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/logout",
+    summary = "RP-initiated logout",
+    params(("id_token_hint" = Option<String>, Query, description = "An ID token of the session"), ("post_logout_redirect_uri" = Option<String>, Query, description = "One of the client's redirect URIs"), ("client_id" = Option<String>, Query, description = "The client"), ("state" = Option<String>, Query, description = "Echoed back")),
+    responses(
+        (status = 303, description = "Back to the `post_logout_redirect_uri`"),
+        (status = 200, description = "A signed-out page", body = String, content_type = "text/html"),
+        (status = 400, description = "An error page", body = String, content_type = "text/html"),
+    )
+)]
 pub async fn logout(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -592,6 +652,17 @@ pub async fn logout(
     end_session(&app, &headers, &q).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/logout",
+    summary = "RP-initiated logout (form post)",
+    request_body(content((doc::LogoutForm = "application/x-www-form-urlencoded"), (doc::LogoutForm = "application/json"))),
+    responses(
+        (status = 303, description = "Back to the `post_logout_redirect_uri`"),
+        (status = 200, description = "A signed-out page", body = String, content_type = "text/html"),
+        (status = 400, description = "An error page", body = String, content_type = "text/html"),
+    )
+)]
 pub async fn logout_form(
     State(app): State<AppState>,
     headers: HeaderMap,

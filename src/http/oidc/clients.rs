@@ -19,6 +19,7 @@ use crate::{
         principal::{Authorized, ClientsRead, ClientsWrite},
     },
 };
+use crate::{core::OAuthClient, http::openapi::schemas as doc};
 
 pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/clients", get(list).post(create));
@@ -27,6 +28,22 @@ pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/keys/rotate", post(rotate_keys));
 }
 
+/// The operations of this surface, relative to where it is mounted.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, read, create, remove, rotate_secret, rotate_keys))]
+pub struct Api;
+
+#[utoipa::path(
+    get,
+    path = "/clients",
+    summary = "List OAuth clients (`clients:read`)",
+    responses(
+        (status = 200, description = "Clients", body = doc::ClientList),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn list(
     State(app): State<AppState>,
     _: Authorized<ClientsRead>,
@@ -34,6 +51,19 @@ async fn list(
     Ok(no_store(Json(json!({"items": app.clients().await?}))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/clients/{id}",
+    summary = "Read an OAuth client (`clients:read`)",
+    params(("id" = String, Path, description = "The client id")),
+    responses(
+        (status = 200, description = "The client", body = OAuthClient),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+        (status = 404, description = "No such resource"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn read(
     State(app): State<AppState>,
     _: Authorized<ClientsRead>,
@@ -42,6 +72,20 @@ async fn read(
     Ok(no_store(Json(app.client(&id).await?)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/clients",
+    summary = "Register an OAuth client (`clients:write`)",
+    request_body = doc::ClientCreate,
+    responses(
+        (status = 201, description = "The client; the secret is shown only here", body = doc::ClientCreated),
+        (status = 400, description = "Invalid or missing fields (`VALIDATION_ERROR`)"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+        (status = 409, description = "The client id exists"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn create(
     State(app): State<AppState>,
     auth: Authorized<ClientsWrite>,
@@ -75,6 +119,19 @@ async fn create(
     Ok(no_store((StatusCode::CREATED, Json(out))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/clients/{id}",
+    summary = "Remove an OAuth client (`clients:write`)",
+    params(("id" = String, Path, description = "The client id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+        (status = 404, description = "No such resource"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn remove(
     State(app): State<AppState>,
     auth: Authorized<ClientsWrite>,
@@ -85,6 +142,20 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/clients/{id}/secret",
+    summary = "Rotate a client secret (`clients:write`)",
+    params(("id" = String, Path, description = "The client id")),
+    responses(
+        (status = 200, description = "The new secret, shown only here", body = doc::ClientSecret),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+        (status = 404, description = "No such resource"),
+        (status = 409, description = "A public client has no secret"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn rotate_secret(
     State(app): State<AppState>,
     auth: Authorized<ClientsWrite>,
@@ -98,6 +169,17 @@ async fn rotate_secret(
 }
 
 /// Rotates the signing keys; old public keys stay published until their tokens expire.
+#[utoipa::path(
+    post,
+    path = "/keys/rotate",
+    summary = "Rotate the signing keys (`clients:write`)",
+    responses(
+        (status = 200, description = "The new key id", body = doc::RotatedKey),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn rotate_keys(
     State(app): State<AppState>,
     _: Authorized<ClientsWrite>,

@@ -9,6 +9,7 @@ use axum::{
 };
 use serde_json::json;
 
+use crate::http::openapi::schemas as doc;
 use crate::{
     core::rfc3339,
     http::{ApiError, AppState, Client, Mount, auth::Caller, no_store},
@@ -19,6 +20,22 @@ pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/consents/{client_id}", delete(revoke));
 }
 
+/// The operations of this surface, relative to where it is mounted.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, revoke))]
+pub struct Api;
+
+#[utoipa::path(
+    get,
+    path = "/consents",
+    summary = "The clients the signed-in user has consented to",
+    responses(
+        (status = 200, description = "Consents", body = Vec<doc::Consent>),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn list(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let items: Vec<_> = app
         .consents(caller.user_id()?)
@@ -29,6 +46,19 @@ async fn list(State(app): State<AppState>, caller: Caller) -> Result<Response, A
     Ok(no_store(Json(items)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/consents/{client_id}",
+    summary = "Withdraw consent from a client",
+    params(("client_id" = String, Path, description = "The client")),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 401, description = "Not signed in, or the token is invalid (`UNAUTHORIZED`, `TOKEN_INVALID`)"),
+        (status = 403, description = "Lacks the permission, an API key on a session-only operation, or a failed CSRF check"),
+        (status = 404, description = "No such resource"),
+    ),
+    security(("bearer" = []), ("cookie" = [], "csrf" = []))
+)]
 async fn revoke(
     State(app): State<AppState>,
     caller: Caller,

@@ -17,10 +17,11 @@ use axum::{
 use serde_json::json;
 
 pub use authorize::{federation_failed, resume_federated};
-pub use clients::routes as admin_routes;
-pub use consents::routes as consent_routes;
+pub use clients::{Api as ClientApi, routes as admin_routes};
+pub use consents::{Api as ConsentApi, routes as consent_routes};
 
 use super::{AppState, Mount};
+use crate::http::openapi::schemas as doc;
 
 pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route("", "/.well-known/openid-configuration", get(discovery));
@@ -44,12 +45,38 @@ pub fn routes(mount: &mut Mount, prefix: &str) {
     mount.route(prefix, "/revoke", post(token::revoke));
 }
 
+/// The operations of this surface, relative to where it is mounted.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    discovery,
+    authorize::authorize,
+    authorize::login,
+    authorize::second_factor,
+    authorize::consent,
+    authorize::logout,
+    authorize::logout_form,
+    pages::stylesheet,
+    token::token,
+    token::userinfo,
+    token::introspect,
+    token::revoke
+))]
+pub struct Api;
+
 /// An absolute URL of a provider endpoint.
 fn endpoint(app: &AppState, path: &str) -> String {
     let base = app.settings.server.public_url.trim_end_matches('/');
     format!("{base}{}{path}", app.settings.oidc.prefix)
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    summary = "OpenID Provider metadata",
+    responses(
+        (status = 200, description = "The provider's endpoints and capabilities", body = doc::Discovery),
+    )
+)]
 async fn discovery(State(app): State<AppState>) -> Response {
     let issuer = app.settings.issuer().to_owned();
     let base = issuer.trim_end_matches('/').to_owned();

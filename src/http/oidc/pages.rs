@@ -151,6 +151,14 @@ pub async fn error_page(app: &AppState, status: StatusCode, message: &str) -> Re
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/hosted.css",
+    summary = "The hosted pages' stylesheet",
+    responses(
+        (status = 200, description = "CSS", body = String, content_type = "text/css"),
+    )
+)]
 pub async fn stylesheet() -> Response {
     let mut response = CSS.into_response();
     response

@@ -10,6 +10,7 @@ use axum::{
 use serde_json::json;
 
 use super::credentials::{authenticated_client, oauth_error, render_oauth_error};
+use crate::http::openapi::schemas as doc;
 use crate::{
     core::{CoreError, OAuthError, OAuthTokens},
     http::{
@@ -19,18 +20,43 @@ use crate::{
     },
 };
 
+/// The body of a client request; one that cannot be read is an RFC 6749 `invalid_request`
+/// like any other malformed request, not a failure in the native shape.
+// The refusal is the finished response, as with `authenticated_client`.
+#[allow(clippy::result_large_err)]
+fn client_request(body: Result<FormOrJson, ApiError>) -> Result<Fields, Response> {
+    body.map(|FormOrJson(fields)| fields)
+        .map_err(|e| oauth_error("invalid_request", &e.message))
+}
+
 fn field<'a>(body: &'a Fields, name: &str) -> Option<&'a str> {
     body.get(name)
         .and_then(|v| v.as_str())
         .filter(|s| !s.is_empty())
 }
 
+#[utoipa::path(
+    post,
+    path = "/token",
+    summary = "Token endpoint (RFC 6749 §3.2)",
+    request_body(content((doc::TokenRequest = "application/json"), (doc::TokenRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Tokens", body = doc::OAuthTokenAnswer),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `unauthorized_client`, `invalid_scope`", body = doc::OAuthErrorBody),
+        (status = 401, description = "`invalid_client`", body = doc::OAuthErrorBody),
+    ),
+    security(("client_basic" = []), ())
+)]
 pub async fn token(
     State(app): State<AppState>,
     Client(ctx): Client,
     headers: HeaderMap,
-    FormOrJson(body): FormOrJson,
+    body: Result<FormOrJson, ApiError>,
 ) -> Response {
+    let body = match client_request(body) {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let Some(grant) = field(&body, "grant_type") else {
         return oauth_error("invalid_request", "grant_type is required");
     };
@@ -109,6 +135,17 @@ fn bearer_challenge(status: StatusCode, error: &'static str) -> Response {
 }
 
 /// UserInfo over GET or POST, with the access token as a bearer credential.
+#[utoipa::path(
+    method(get, post),
+    path = "/userinfo",
+    summary = "UserInfo (OpenID Connect Core §5.3)",
+    responses(
+        (status = 200, description = "Claims released by the token's scopes", body = doc::UserInfo),
+        (status = 401, description = "`invalid_token`", body = doc::BearerError),
+        (status = 403, description = "`insufficient_scope`", body = doc::BearerError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn userinfo(State(app): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let Some(token) = auth::bearer(&parts) else {
@@ -131,11 +168,27 @@ pub async fn userinfo(State(app): State<AppState>, request: Request) -> Response
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/introspect",
+    summary = "Token introspection (RFC 7662)",
+    request_body(content((doc::ClientTokenRequest = "application/json"), (doc::ClientTokenRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "`active` and, for an active token, its claims", body = doc::Introspection),
+        (status = 400, description = "`invalid_request`", body = doc::OAuthErrorBody),
+        (status = 401, description = "`invalid_client`", body = doc::OAuthErrorBody),
+    ),
+    security(("client_basic" = []))
+)]
 pub async fn introspect(
     State(app): State<AppState>,
     headers: HeaderMap,
-    FormOrJson(body): FormOrJson,
+    body: Result<FormOrJson, ApiError>,
 ) -> Response {
+    let body = match client_request(body) {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     if let Err(response) = authenticated_client(&app, &headers, &body, false).await {
         return response;
     }
@@ -148,12 +201,28 @@ pub async fn introspect(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/revoke",
+    summary = "Token revocation (RFC 7009)",
+    request_body(content((doc::ClientTokenRequest = "application/json"), (doc::ClientTokenRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Revoked, or the token was already unknown"),
+        (status = 400, description = "`invalid_request`", body = doc::OAuthErrorBody),
+        (status = 401, description = "`invalid_client`", body = doc::OAuthErrorBody),
+    ),
+    security(("client_basic" = []), ())
+)]
 pub async fn revoke(
     State(app): State<AppState>,
     Client(ctx): Client,
     headers: HeaderMap,
-    FormOrJson(body): FormOrJson,
+    body: Result<FormOrJson, ApiError>,
 ) -> Response {
+    let body = match client_request(body) {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let client = match authenticated_client(&app, &headers, &body, true).await {
         Ok(c) => c,
         Err(response) => return response,
