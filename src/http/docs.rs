@@ -87,6 +87,19 @@ pub fn routes(mount: &mut Mount, settings: &crate::config::Docs) {
     }
 }
 
+/// The operations of this surface, relative to where it is mounted.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(page, file))]
+pub struct Api;
+
+#[utoipa::path(
+    get,
+    path = "/docs",
+    summary = "Interactive API documentation (Swagger UI)",
+    responses(
+        (status = 200, description = "The page; it loads its assets and /openapi.json from this server", body = String, content_type = "text/html"),
+    )
+)]
 async fn page() -> Response {
     let mut response = PAGE.into_response();
     secure_page(response.headers_mut(), POLICY);
@@ -94,6 +107,16 @@ async fn page() -> Response {
 }
 
 /// One of the assets; any other name (including one that is not valid UTF-8) is not found.
+#[utoipa::path(
+    get,
+    path = "/docs/{asset}",
+    summary = "A file of the documentation page",
+    params(("asset" = String, Path, description = "swagger-ui-bundle.js, swagger-ui.css, favicon-32x32.png or castellan-docs.js")),
+    responses(
+        (status = 200, description = "The file, with its own content type", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 404, description = "No such resource"),
+    )
+)]
 async fn file(name: Result<Path<String>, PathRejection>) -> Response {
     let found = name
         .ok()

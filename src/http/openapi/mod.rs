@@ -45,7 +45,7 @@ impl Surface {
 
     fn description(self) -> &'static str {
         match self {
-            Surface::Operations => "Health, keys, metrics and this document.",
+            Surface::Operations => "Health, keys, metrics, this document and its interactive page.",
             Surface::Native => {
                 "Accounts, tokens, sessions, MFA, passkeys, API keys, federation and consents; mounted at every prefix in `api.native.prefixes`."
             }
@@ -66,6 +66,7 @@ impl Surface {
             Surface::Operations => vec![
                 super::ops::Api::openapi(),
                 super::metrics::Api::openapi(),
+                super::docs::Api::openapi(),
                 Api::openapi(),
             ],
             Surface::Native => vec![
