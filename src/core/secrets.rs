@@ -1,6 +1,6 @@
 //! Randomness and digests for opaque credentials.
 
-use aws_lc_rs::{digest, hmac, rand::SecureRandom};
+use aws_lc_rs::{digest, hmac};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 /// `n` bytes from the system CSPRNG, base64url-encoded.
@@ -8,12 +8,13 @@ pub fn random_token(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(random_bytes(n))
 }
 
+/// `n` bytes from the operating system's CSPRNG (`getrandom(2)`). Not aws-lc's generator:
+/// its first use seeds itself from CPU timing jitter, which took most of a start-up (the
+/// first token is made before the server is ready) and far longer on a busy machine.
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
-    // The system RNG failing is not recoverable; aws-lc aborts rather than return weak bytes.
-    aws_lc_rs::rand::SystemRandom::new()
-        .fill(&mut buf)
-        .unwrap_or_else(|_| std::process::abort());
+    // The system RNG failing is not recoverable; abort rather than hand out weak bytes.
+    getrandom::getrandom(&mut buf).unwrap_or_else(|_| std::process::abort());
     buf
 }
 
