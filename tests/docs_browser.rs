@@ -36,7 +36,6 @@ async fn swagger_ui_renders_without_any_content_security_policy_violation() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the OpenAPI document at GET /openapi.json; run with --ignored once it is served"]
 async fn an_operation_can_be_tried_from_the_docs_against_the_server() {
     let Some(chromium) = tokio::task::spawn_blocking(chromium).await.unwrap() else {
         return;
