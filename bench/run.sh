@@ -105,6 +105,33 @@ client_credentials_script() {
   echo "$endpoint"
 }
 
+# refresh_script NAME CONNECTIONS: logs in CONNECTIONS + 1 times and writes $LUA/NAME.lua,
+# which refreshes over those sessions from one wrk thread: each request takes a token from
+# the pool and each answer puts its successor back, so every session follows its own chain.
+# wrk calls request() once more than it sends, to check the script, hence the extra session.
+# Needs B and login (set by bench_backend).
+refresh_script() {
+  local name=$1 conns=$2
+  : >"$LUA/$name.txt"
+  for _ in $(seq 0 "$conns"); do
+    curl -fs "$B/auth/token" -H 'content-type: application/json' -d "$login" | sed 's/.*"refresh_token":"\([^"]*\)".*/\1/' >>"$LUA/$name.txt"
+    echo >>"$LUA/$name.txt"
+  done
+  { cat <<EOF2
+local pool = {}
+for line in io.lines("$LUA/$name.txt") do if #line > 0 then pool[#pool + 1] = line end end
+function request()
+  local token = table.remove(pool) or ""
+  return wrk.format("POST", "/auth/token/refresh", {["Content-Type"] = "application/json"}, '{"refresh_token":"' .. token .. '"}')
+end
+function response(status, headers, body)
+  local t = body:match('"refresh_token":"([^"]+)"')
+  if t then pool[#pool + 1] = t end
+end
+EOF2
+    cat "$LUA/report.lua"; } >"$LUA/$name.lua"
+}
+
 bench_backend() { # label database-url
   local label=$1 url=$2
   TABLE="$(mktemp)"
@@ -117,10 +144,10 @@ bench_backend() { # label database-url
   start_server $PORT "${UNLIMITED[@]}" CASTELLAN_DATABASE__URL="$url"
   t1=$(date +%s%N)
   local ready_ms=$(( (t1 - t0) / 1000000 ))
-  local B="http://127.0.0.1:$PORT"
+  B="http://127.0.0.1:$PORT"
   curl -sS "$B/auth/register" -o /dev/null -w "register: %{http_code}\n" -H 'content-type: application/json' \
     -d '{"username":"bench","email":"bench@example.com","password":"correct-horse-battery"}' >/dev/null
-  local login='{"username":"bench","password":"correct-horse-battery"}'
+  login='{"username":"bench","password":"correct-horse-battery"}'
   local AT; AT=$(curl -fs "$B/auth/token" -H 'content-type: application/json' -d "$login" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   sleep 1
   local idle_kib; idle_kib=$(rss_kib VmRSS)
@@ -132,26 +159,8 @@ bench_backend() { # label database-url
   { cat "$LUA/overload.lua"; printf 'wrk.method = "POST"\nwrk.body = [[%s]]\nwrk.headers["Content-Type"] = "application/json"\n' "$login"
     cat "$LUA/report.lua"; } >"$LUA/login_overload.lua"
   local cc_url; cc_url=$(client_credentials_script "$B" "$url")
-  # Refresh: one session per wrk thread (one connection each), each following its own chain.
-  : >"$LUA/tokens.txt"
-  for _ in $(seq 1 "$CONC"); do
-    curl -fs "$B/auth/token" -H 'content-type: application/json' -d "$login" | sed 's/.*"refresh_token":"\([^"]*\)".*/\1/' >>"$LUA/tokens.txt"
-    echo >>"$LUA/tokens.txt"
-  done
-  { cat <<EOF2
-local tokens = {}
-for line in io.lines("$LUA/tokens.txt") do tokens[#tokens + 1] = line end
-local n = 0
-function setup(thread) n = n + 1; thread:set("token", tokens[n]) end
-function request()
-  return wrk.format("POST", "/auth/token/refresh", {["Content-Type"] = "application/json"}, '{"refresh_token":"' .. token .. '"}')
-end
-function response(status, headers, body)
-  local t = body:match('"refresh_token":"([^"]+)"')
-  if t then token = t end
-end
-EOF2
-    cat "$LUA/report.lua"; } >"$LUA/refresh.lua"
+  refresh_script refresh "$CONC"
+  refresh_script refresh_wide $((CONC * 4))
 
   {
     echo "### $label"
@@ -164,7 +173,10 @@ EOF2
   run "token/verify" "$B/auth/token/verify" -t1 -c"$CONC" -d"$DURATION" -s "$LUA/verify.lua"
   run "simplejwt token/verify/" "$B/api/token/verify/" -t1 -c"$CONC" -d"$DURATION" -s "$LUA/verify.lua"
   run "jwks" "$B/.well-known/jwks.json" -t1 -c"$CONC" -d"$DURATION" -s "$LUA/get.lua"
-  run "refresh (rotation)" "$B" -t"$CONC" -c"$CONC" -d"$DURATION" -s "$LUA/refresh.lua"
+  run "refresh (rotation)" "$B" -t1 -c"$CONC" -d"$DURATION" -s "$LUA/refresh.lua"
+  # Group commit shares a commit among the rotations waiting for it: the same scenario with
+  # four times the connections shows how the rate grows with concurrency.
+  run "refresh (rotation), $((CONC * 4)) connections" "$B" -t1 -c$((CONC * 4)) -d"$DURATION" -s "$LUA/refresh_wide.lua"
   if [ -n "$cc_url" ]; then
     run "client-credentials grant" "$cc_url" -t1 -c"$CONC" -d"$DURATION" -s "$LUA/client_credentials.lua"
   else

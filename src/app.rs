@@ -10,7 +10,7 @@ use axum::serve::{Listener, ListenerExt};
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
-    config::{LogFormat, Settings},
+    config::{LogFormat, Settings, SqliteSynchronous},
     core::{Core, MailWorker},
     http::{self, AppState},
     shutdown::{self, CountingListener},
@@ -34,6 +34,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let pool = PoolSettings {
         max_connections: settings.database.max_connections,
         acquire_timeout: settings.database.acquire_timeout.0,
+        sqlite_sync_every_commit: settings.database.sqlite_synchronous == SqliteSynchronous::Full,
     };
     Store::connect(&settings.database.url, &pool).await
 }

@@ -89,6 +89,8 @@ pub struct Database {
     pub max_connections: u32,
     /// How long a request waits for a pooled connection before answering 503.
     pub acquire_timeout: Duration,
+    /// When SQLite flushes a commit to the disk (ignored on PostgreSQL).
+    pub sqlite_synchronous: SqliteSynchronous,
 }
 
 impl Default for Database {
@@ -97,8 +99,21 @@ impl Default for Database {
             url: "sqlite://castellan.db".into(),
             max_connections: 16,
             acquire_timeout: Duration::secs(5),
+            sqlite_synchronous: SqliteSynchronous::Full,
         }
     }
+}
+
+/// When SQLite flushes a commit to the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// At every commit: an acknowledged write survives a crash of the process and of the
+    /// machine (power loss).
+    Full,
+    /// At checkpoints only: an acknowledged write survives a crash of the process; a power
+    /// loss can forget the last commits.
+    Normal,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

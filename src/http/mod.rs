@@ -52,8 +52,9 @@ pub struct Shared {
 pub struct HttpState {
     proxies: limits::TrustedProxies,
     counters: limits::LocalCounters,
-    /// The OpenAPI document of the mounted routes, set once the router is built.
-    openapi: std::sync::OnceLock<String>,
+    /// The OpenAPI document of the mounted routes: the routes are set once the router is
+    /// built, the document is rendered on its first request.
+    openapi: openapi::Document,
 }
 
 /// The state every handler gets: the core, behind one `Arc`.
@@ -65,7 +66,7 @@ impl AppState {
         let http = HttpState {
             proxies: limits::TrustedProxies::parse(&core.settings.server.trusted_proxies),
             counters: limits::LocalCounters::default(),
-            openapi: std::sync::OnceLock::new(),
+            openapi: openapi::Document::default(),
         };
         Self(Arc::new(Shared {
             core,
@@ -184,9 +185,11 @@ impl Mount {
 pub fn router(state: AppState) -> anyhow::Result<Router> {
     let settings = state.settings.clone();
     let mount = mount(&settings)?;
-    let document = openapi::build(&mount.routed, settings.cookies.secure);
     // A second router on the same state (same settings) would document the same routes.
-    let _ = state.http().openapi.set(document.to_string());
+    state
+        .http()
+        .openapi
+        .document(mount.routed.clone(), settings.cookies.secure);
     let dialects = Arc::new(mount.dialects());
     let mut router = mount
         .router

@@ -120,27 +120,36 @@ pub struct Store {
     users_generation: Arc<AtomicU64>,
     /// Queues this process's SQLite write transactions (`writer.rs`).
     writer: Arc<tokio::sync::Mutex<()>>,
-    /// Feeds SQLite's group-committing rotation writer (`writer.rs`); `None` on PostgreSQL.
-    rotations: Option<writer::Rotations>,
+    /// Feeds the group-committing rotation writer (`writer.rs`).
+    rotations: writer::Rotations,
 }
 
 pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// SQLite `synchronous=FULL` (flush every commit) rather than `NORMAL`.
+    pub sqlite_sync_every_commit: bool,
 }
 
 impl Store {
     /// Connects (creating a SQLite file if missing) and applies pending migrations.
     pub async fn connect(url: &str, pool: &PoolSettings) -> anyhow::Result<Self> {
         let writer: Arc<tokio::sync::Mutex<()>> = Arc::default();
-        let mut rotations = None;
         let db = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                // FULL: an acknowledged commit survives a crash of the process or the machine.
-                .synchronous(SqliteSynchronous::Full)
+                // FULL (the default): an acknowledged commit survives a crash of the process
+                // or the machine; NORMAL: of the process only.
+                .synchronous(if pool.sqlite_sync_every_commit {
+                    SqliteSynchronous::Full
+                } else {
+                    SqliteSynchronous::Normal
+                })
                 .foreign_keys(true)
+                // Statement journals and sort scratch stay in memory instead of files created
+                // and unlinked per statement.
+                .pragma("temp_store", "memory")
                 .busy_timeout(pool.acquire_timeout);
             let sqlite = SqlitePoolOptions::new()
                 .max_connections(pool.max_connections)
@@ -148,10 +157,6 @@ impl Store {
                 .connect_with(options)
                 .await?;
             sqlx::migrate!("migrations/sqlite").run(&sqlite).await?;
-            rotations = Some(writer::spawn_rotation_writer(
-                sqlite.clone(),
-                writer.clone(),
-            ));
             Db::Sqlite(sqlite)
         } else {
             let pg = PgPoolOptions::new()
@@ -162,6 +167,7 @@ impl Store {
             sqlx::migrate!("migrations/postgres").run(&pg).await?;
             Db::Postgres(pg)
         };
+        let rotations = writer::spawn_rotation_writer(db.clone(), writer.clone());
         Ok(Self {
             db,
             users_generation: Arc::default(),

@@ -2,7 +2,7 @@ use tokio::sync::oneshot;
 
 use super::{
     Db, Result, Store, StoreError, on_db,
-    writer::{REMEMBER_TOKEN, RotationJob, rotate_sql},
+    writer::{REMEMBER_TOKEN, RotationJob, RotationOutcome},
 };
 
 /// The rotation writer task is gone: only while the runtime shuts down.
@@ -113,26 +113,25 @@ macro_rules! session_columns {
     };
 }
 
-/// The session of the refresh token whose hash is `$hash`, with its owner's state.
+/// Sessions found through refresh tokens `rt` matching `$filter`, with their owners' state
+/// (and `$extra` columns).
 macro_rules! refresh_lookup {
-    ($hash:literal) => {
+    ($filter:literal) => {
+        refresh_lookup!("", $filter)
+    };
+    ($extra:literal, $filter:literal) => {
         concat!(
             "SELECT ",
             session_columns!(),
-            ", u.is_active AS user_active FROM refresh_tokens rt \
-             JOIN sessions s ON s.id = rt.session_id JOIN users u ON u.id = s.user_id WHERE rt.hash = ",
-            $hash
+            ", u.is_active AS user_active",
+            $extra,
+            " FROM refresh_tokens rt \
+             JOIN sessions s ON s.id = rt.session_id JOIN users u ON u.id = s.user_id WHERE ",
+            $filter
         )
     };
 }
-
-/// A lookup and whether the same statement rotated the session.
-#[derive(sqlx::FromRow)]
-struct LookedUpAndRotated {
-    #[sqlx(flatten)]
-    found: RefreshLookup,
-    rotated: bool,
-}
+pub(super) use {refresh_lookup, session_columns};
 
 impl Store {
     pub async fn create_session(&self, s: &NewSession<'_>) -> Result<()> {
@@ -184,7 +183,7 @@ impl Store {
 
     /// The session any refresh token ever issued for it belongs to.
     pub async fn find_by_refresh_hash(&self, hash: &str) -> Result<Option<RefreshLookup>> {
-        let sql = refresh_lookup!("$1");
+        let sql = refresh_lookup!("rt.hash = $1");
         Ok(on_db!(self.db(), pool => sqlx::query_as(sql).bind(hash).fetch_optional(pool).await?))
     }
 
@@ -201,75 +200,23 @@ impl Store {
     /// it to `successor`: it does when `presented` is the session's current token, the
     /// session is neither revoked nor expired at `now`, and its user is active. Of any number
     /// of concurrent callers with one token, exactly one rotates. Answers only once the
-    /// rotation is committed.
+    /// rotation is committed. The rotation goes through the group-committing writer
+    /// (`writer.rs`); the session is as it was after the rotation on SQLite, before it on
+    /// PostgreSQL.
     pub async fn find_and_rotate(
         &self,
         presented: &str,
         successor: &str,
         now: i64,
-    ) -> Result<Option<(RefreshLookup, bool)>> {
-        let pool = match self.db() {
-            Db::Postgres(pool) => pool,
-            Db::Sqlite(_) => {
-                // Reads run beside the writer; only the write itself queues.
-                let Some(found) = self.find_by_refresh_hash(presented).await? else {
-                    return Ok(None);
-                };
-                let s = &found.session;
-                let rotatable = s.current_hash == presented
-                    && s.revoked_at.is_none()
-                    && s.expires_at > now
-                    && found.user_active;
-                let rotated = rotatable
-                    && self
-                        .queue_rotation(&s.id, presented, successor, now)
-                        .await?;
-                return Ok(Some((found, rotated)));
-            }
-        };
-        // One statement, so one round trip and one commit. `found` is the state before the
-        // rotation; the row lock makes exactly one concurrent caller move the session, and
-        // the successor is remembered only when it did.
-        let sql = concat!(
-            "WITH found AS (",
-            refresh_lookup!("$3"),
-            "), moved AS (",
-            rotate_sql!(
-                "(SELECT id FROM found WHERE user_active AND expires_at > $2)",
-                "$3"
-            ),
-            " RETURNING id), remembered AS (INSERT INTO refresh_tokens (hash, session_id, created_at) \
-             SELECT $1, id, $2 FROM moved) \
-             SELECT found.*, EXISTS (SELECT 1 FROM moved) AS rotated FROM found"
-        );
-        let row: Option<LookedUpAndRotated> = sqlx::query_as(sql)
-            .bind(successor)
-            .bind(now)
-            .bind(presented)
-            .fetch_optional(pool)
-            .await?;
-        Ok(row.map(|r| (r.found, r.rotated)))
-    }
-
-    /// Hands a rotation to SQLite's group-committing writer and waits for its commit.
-    async fn queue_rotation(
-        &self,
-        session_id: &str,
-        presented: &str,
-        successor: &str,
-        now: i64,
-    ) -> Result<bool> {
-        // A SQLite store always has its writer; without it, refuse rather than panic.
-        let rotations = self.rotations.as_ref().ok_or_else(writer_gone)?;
+    ) -> Result<RotationOutcome> {
         let (answer, answered) = oneshot::channel();
         let job = RotationJob {
-            session_id: session_id.to_owned(),
             presented: presented.to_owned(),
             successor: successor.to_owned(),
             now,
             answer,
         };
-        rotations.send(job).map_err(|_| writer_gone())?;
+        self.rotations.send(job).map_err(|_| writer_gone())?;
         answered.await.map_err(|_| writer_gone())?
     }
 

@@ -9,6 +9,8 @@
 
 pub mod schemas;
 
+use std::sync::OnceLock;
+
 use axum::{
     extract::State,
     http::{HeaderValue, header},
@@ -88,6 +90,7 @@ impl Surface {
 }
 
 /// One registered route: its full path and the operations that describe it.
+#[derive(Clone)]
 pub struct Routed {
     pub full: String,
     /// The path its surface documents it under, relative to the prefix (aliases such as a
@@ -126,6 +129,32 @@ fn error_schema(dialect: Dialect) -> &'static str {
 )]
 struct Base;
 
+/// The document of a router's routes. Rendering it runs every operation's annotations, so
+/// it waits for the first request instead of adding that to every start and to the idle
+/// process's memory.
+#[derive(Default)]
+pub struct Document {
+    routes: OnceLock<(Vec<Routed>, bool)>,
+    rendered: OnceLock<String>,
+}
+
+impl Document {
+    /// Records the routes to document (the first router's, when several are built).
+    pub fn document(&self, routes: Vec<Routed>, secure_cookies: bool) {
+        let _ = self.routes.set((routes, secure_cookies));
+    }
+
+    /// The rendered document; empty before any router was built.
+    pub fn rendered(&self) -> &str {
+        match self.routes.get() {
+            Some((routes, secure_cookies)) => self
+                .rendered
+                .get_or_init(|| build(routes, *secure_cookies).to_string()),
+            None => "",
+        }
+    }
+}
+
 /// `GET /openapi.json`.
 #[utoipa::path(
     get,
@@ -134,7 +163,7 @@ struct Base;
     responses((status = 200, description = "The document", body = Value))
 )]
 async fn document(State(app): State<AppState>) -> Response {
-    let body = app.http().openapi.get().cloned().unwrap_or_default();
+    let body = app.http().openapi.rendered().to_owned();
     let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
