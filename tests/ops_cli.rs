@@ -82,6 +82,11 @@ async fn check_names_the_bad_setting_and_fails() {
         ("CASTELLAN_TOKENS__NOPE", "1", "nope"),
         // Above what the verifier accepts: every hash it wrote would be refused at login.
         ("CASTELLAN_PASSWORDS__ITERATIONS", "65", "passwords"),
+        (
+            "CASTELLAN_DATABASE__SQLITE_SYNCHRONOUS",
+            "sometimes",
+            "SQLITE_SYNCHRONOUS",
+        ),
     ] {
         let out = castellan_cli(&db.url, &["check"], "", &[(key, value)]).await;
         let err = String::from_utf8_lossy(&out.stderr);

@@ -204,3 +204,39 @@ async fn a_burst_of_rotations_answers_each_session_with_its_own_successor() {
         );
     }
 }
+
+/// A rotation is answered only once committed: after SIGKILL and a restart on the same
+/// database, every successor handed out works and every token it replaced is spent. With
+/// `database.sqlite_synchronous = "normal"` too, which gives up only power-loss durability.
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_rotations_survive_kill_9() {
+    for synchronous in ["full", "normal"] {
+        let db = std::sync::Arc::new(common::TestDb::new().await);
+        let env = [("CASTELLAN_DATABASE__SQLITE_SYNCHRONOUS", synchronous)];
+        let mut first = TestServer::start_on(db.clone(), &env).await;
+        first.register("yuri").await;
+        let mut tokens = Vec::new();
+        for _ in 0..8 {
+            tokens.push(first.login("yuri").await.1);
+        }
+        let rotated =
+            futures::future::join_all(tokens.iter().map(|token| refresh(&first, token))).await;
+        first.kill().await;
+
+        let second = TestServer::start_on(db.clone(), &env).await;
+        for (old, reply) in tokens.iter().zip(&rotated) {
+            assert_eq!(
+                reply.status,
+                StatusCode::OK,
+                "{synchronous}: {}",
+                reply.text
+            );
+            let next = refresh(&second, &reply.str("refresh_token")).await;
+            assert_eq!(next.status, StatusCode::OK, "{synchronous}: {}", next.text);
+            second.advance_clock(11).await;
+            refresh(&second, old)
+                .await
+                .assert_error(401, "TOKEN_INVALID");
+        }
+    }
+}
